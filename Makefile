@@ -1,0 +1,52 @@
+# The same task names for people, hooks and CI. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PROJECT ?= churn
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.synced
+export UV_PYTHON_DOWNLOADS := never
+# Vendor telemetry stays off unless you opt in with MLOPS_TELEMETRY=true (the code honours the same switch).
+export MLOPS_TELEMETRY ?= false
+PYTEST_ARGS ?=
+
+.PHONY: help setup run test test-fast lint fmt typecheck bench clean clean-state
+
+help: ## List every target with one line each
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml uv.lock infra/scripts/bootstrap.sh
+	@PYTHON=$(PYTHON) VENV=$(VENV) bash infra/scripts/bootstrap.sh
+	@touch $@
+
+setup: $(STAMP) ## Create ./.venv and install the locked dependencies (run/test do this for you)
+
+run: $(STAMP) ## Run the whole loop for PROJECT (default churn) with embedded local defaults
+	$(BIN)/mlops run --project $(PROJECT)
+
+test: $(STAMP) ## Run every test suite (unit, data, model, integration, e2e, manifests)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## Unit tests only (no servers, no slow tests)
+	$(BIN)/pytest -m "not slow and not integration and not e2e and not container" $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff lint + format check, mypy on the packages
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: $(STAMP) ## Format and auto-fix with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP) ## Run the benchmarks and write docs/benchmarks.md
+	$(BIN)/python -m tests.benchmarks
+
+clean: ## Remove build outputs and caches (keeps ./.venv and MLOPS_HOME)
+	rm -rf build dist .pytest_cache .ruff_cache .mypy_cache
+	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
+
+clean-state: ## Delete MLOPS_HOME (default ./.mlops): data, MLflow database, reports, locks
+	rm -rf "$${MLOPS_HOME:-.mlops}"

@@ -1,0 +1,398 @@
+"""The project contract: everything a project declares, validated once.
+
+``projects/<name>/project.yaml`` is the single place where a project's schema (features, roles, ranges,
+allowed sets, nullability), cleaning rules, model spec, gate, drift and serving settings are stated. The Great
+Expectations suite, the service's request model, Evidently's column mapping and the training preprocessing are
+all derived from these models; nothing restates the schema by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ContractError(ValueError):
+    """A project.yaml that cannot be used; the message names the file, the key and what was expected."""
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------------------------- schema
+class FeatureType(StrEnum):
+    numeric = "numeric"
+    categorical = "categorical"
+    boolean = "boolean"
+
+
+class OutlierAction(StrEnum):
+    reject = "reject"  # leave the value; the range expectation quarantines the batch
+    clip = "clip"  # clip to [min, max] during cleaning (counted)
+    flag = "flag"  # set to missing during cleaning (counted); the imputer fills it at training time
+
+
+class Feature(Frozen):
+    """One model input column."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    type: FeatureType
+    description: str = ""
+    min: float | None = None
+    max: float | None = None
+    values: tuple[str, ...] | None = Field(default=None, description="Allowed categories (categorical only).")
+    max_null_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+    integer: bool = False
+    outliers: OutlierAction = OutlierAction.reject
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Feature:
+        if self.type is FeatureType.categorical and not self.values:
+            raise ValueError(f"feature {self.name!r}: a categorical feature needs 'values' (the allowed set)")
+        if self.type is not FeatureType.categorical and self.values:
+            raise ValueError(f"feature {self.name!r}: 'values' is only for categorical features")
+        if self.type is not FeatureType.numeric and (self.min is not None or self.max is not None):
+            raise ValueError(f"feature {self.name!r}: 'min'/'max' are only for numeric features")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"feature {self.name!r}: min {self.min} is greater than max {self.max}")
+        if self.outliers is not OutlierAction.reject and (self.min is None and self.max is None):
+            raise ValueError(f"feature {self.name!r}: outliers: {self.outliers} needs 'min' or 'max'")
+        return self
+
+    @property
+    def nullable(self) -> bool:
+        return self.max_null_fraction > 0
+
+
+class IdColumn(Frozen):
+    name: str
+
+
+class TimestampColumn(Frozen):
+    name: str
+    max_future_seconds: int = Field(default=3600, ge=0, description="Clock skew tolerated before 'in the future'.")
+
+
+class Target(Frozen):
+    name: str
+    type: FeatureType = FeatureType.boolean
+    positive: str | bool | None = Field(default=True, description="Positive class (classification).")
+
+
+class Sensitive(Frozen):
+    """The attribute audited for fairness; logged with every inference either way."""
+
+    name: str
+    values: tuple[str, ...]
+    model_input: bool = Field(default=False, description="True: fed to the model. False: audit-only.")
+
+
+class Schema(Frozen):
+    id: IdColumn
+    timestamp: TimestampColumn
+    target: Target
+    sensitive: Sensitive
+    features: tuple[Feature, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Schema:
+        names = [self.id.name, self.timestamp.name, self.target.name, self.sensitive.name]
+        names += [f.name for f in self.features]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"column names must be unique across roles and features; repeated: {dupes}")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def model_inputs(self) -> list[str]:
+        """Columns the model sees, in order: the features plus the sensitive attribute if it is an input."""
+        names = self.feature_names
+        return [*names, self.sensitive.name] if self.sensitive.model_input else names
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column a landing batch must carry, in canonical order."""
+        return [self.id.name, self.timestamp.name, *self.feature_names, self.sensitive.name, self.target.name]
+
+    def feature(self, name: str) -> Feature:
+        for feature in self.features:
+            if feature.name == name:
+                return feature
+        raise KeyError(name)
+
+
+# --------------------------------------------------------------------------------------------- data source
+class GeneratorSource(Frozen):
+    kind: Literal["generator"]
+    generator: str = Field(description="Import path 'package.module:Class' of a BatchGenerator.")
+    seed: int = 42
+    rows_per_batch: int = Field(default=2000, gt=0)
+    start: str = Field(default="2026-01-01", description="Date of the first batch when landing is empty.")
+
+
+class FilesSource(Frozen):
+    kind: Literal["files"]
+    url: str = Field(description="Folder or prefix (any fsspec URL) holding CSV/Parquet batches.")
+    pattern: str = "*"
+
+
+Source = Annotated[GeneratorSource | FilesSource, Field(discriminator="kind")]
+
+
+# --------------------------------------------------------------------------------------------- cleaning
+class UnitRule(Frozen):
+    """Parse values such as '512 MB' into a number in the declared unit."""
+
+    column: str
+    unit: str
+    factors: dict[str, float] = Field(min_length=1, description="Multiplier from each unit to 'unit'.")
+
+
+class Cleaning(Frozen):
+    strip_whitespace: bool = True
+    lowercase: tuple[str, ...] = Field(default=(), description="Categorical columns normalised to lower case.")
+    units: tuple[UnitRule, ...] = ()
+    drop_exact_duplicates: bool = True
+
+
+# --------------------------------------------------------------------------------------------- model, gate
+class Task(StrEnum):
+    classification = "classification"
+    regression = "regression"
+
+
+class ModelSpec(Frozen):
+    estimator: str = Field(description="Import path of a scikit-learn estimator, e.g. sklearn.linear_model.LogisticRegression")
+    params: dict[str, Any] = Field(default_factory=dict)
+    numeric_impute: Literal["median", "mean"] = "median"
+    scale: bool = True
+    categorical_impute: Literal["most_frequent", "constant"] = "most_frequent"
+
+
+class Training(Frozen):
+    window_batches: int = Field(default=30, gt=0, description="Newest validated batches used (holdout included).")
+    holdout_batches: int = Field(default=2, gt=0, description="Newest batches held out, never trained on.")
+    reference_rows: int = Field(default=5000, gt=0, description="Training rows kept as the drift reference.")
+    min_rows: int = Field(default=200, gt=0)
+
+    @model_validator(mode="after")
+    def _holdout_fits(self) -> Training:
+        if self.holdout_batches >= self.window_batches:
+            raise ValueError("holdout_batches must be smaller than window_batches")
+        return self
+
+
+class FairnessMetric(StrEnum):
+    demographic_parity = "demographic_parity_difference"
+    equal_opportunity = "equal_opportunity_difference"
+    group_error_gap = "group_error_gap"
+
+
+class Fairness(Frozen):
+    metric: FairnessMetric
+    max_gap: float = Field(ge=0)
+
+
+class Invariance(Frozen):
+    """Changing ``column`` to each of ``values`` must not move predictions by more than ``tolerance``."""
+
+    kind: Literal["invariance"]
+    name: str
+    column: str
+    values: tuple[str | float | bool, ...]
+    tolerance: float = 0.05
+
+
+class Directional(Frozen):
+    """Adding ``delta`` to ``column`` must move the score in ``direction`` (for at least ``min_share`` of rows)."""
+
+    kind: Literal["directional"]
+    name: str
+    column: str
+    delta: float
+    direction: Literal["increase", "decrease"]
+    min_share: float = Field(default=0.9, ge=0, le=1)
+
+
+class MinimumFunctionality(Frozen):
+    """On the slice selected by ``where`` (a pandas query), the metric must reach ``min``."""
+
+    kind: Literal["minimum_functionality"]
+    name: str
+    where: str
+    metric: str
+    min: float
+
+
+Behaviour = Annotated[Invariance | Directional | MinimumFunctionality, Field(discriminator="kind")]
+
+
+class Gate(Frozen):
+    metric: str = Field(description="Primary metric: roc_auc, average_precision, f1, accuracy, rmse, mae, r2")
+    min_improvement: float = 0.0
+    floor: float
+    fairness: Fairness
+    behaviour: tuple[Behaviour, ...] = ()
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric not in {"rmse", "mae", "log_loss", "brier"}
+
+
+# --------------------------------------------------------------------------------------------- drift, serving
+class Drift(Frozen):
+    """Pinned explicitly: Evidently's defaults change the test at 1,000 rows, so sampling would change it silently."""
+
+    num_method: str = "ks"
+    cat_method: str = "chisquare"
+    threshold: float = Field(default=0.05, gt=0, lt=1)
+    drift_share: float = Field(default=0.5, gt=0, le=1)
+    min_rows: int = Field(default=200, gt=0)
+    sample_rows: int = Field(default=20000, gt=0)
+    cooldown_minutes: float = Field(default=30, ge=0)
+
+
+class Serving(Frozen):
+    max_batch_size: int = Field(default=1000, gt=0)
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    poll_seconds: float = Field(default=5.0, gt=0)
+    log_flush_rows: int = Field(default=1000, gt=0)
+    log_flush_seconds: float = Field(default=5.0, gt=0)
+
+
+class Trigger(Frozen):
+    kind: Literal["local", "kubernetes"] = "local"
+    cronjob: str = Field(default="retrain", description="Suspended CronJob cloned by the kubernetes trigger.")
+
+
+# --------------------------------------------------------------------------------------------- the project
+class Project(Frozen):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")
+    description: str = ""
+    task: Task
+    source: Source
+    schema_: Schema = Field(alias="schema")
+    cleaning: Cleaning = Cleaning()
+    expectations: tuple[dict[str, Any], ...] = Field(
+        default=(), description="Extra Great Expectations: {type: ExpectColumn..., kwargs: {...}}"
+    )
+    model: ModelSpec
+    training: Training = Training()
+    gate: Gate
+    drift: Drift = Drift()
+    serving: Serving = Serving()
+    trigger: Trigger = Trigger()
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @field_validator("expectations")
+    @classmethod
+    def _expectation_shape(cls, value: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+        for i, exp in enumerate(value):
+            if set(exp) - {"type", "kwargs"} or "type" not in exp:
+                raise ValueError(f"expectations[{i}]: expected {{type: ExpectSomething, kwargs: {{...}}}}, got {exp}")
+        return value
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Project:
+        known = set(self.schema_.columns)
+        refs = [(f"cleaning.lowercase[{i}]", c) for i, c in enumerate(self.cleaning.lowercase)]
+        refs += [(f"cleaning.units[{i}].column", r.column) for i, r in enumerate(self.cleaning.units)]
+        refs += [(f"gate.behaviour[{i}].column", b.column) for i, b in enumerate(self.gate.behaviour) if hasattr(b, "column")]
+        for where, column in refs:
+            if column not in known:
+                raise ValueError(f"{where}: unknown column {column!r}; known columns: {sorted(known)}")
+        if self.task is Task.regression and self.gate.fairness.metric is not FairnessMetric.group_error_gap:
+            raise ValueError("gate.fairness.metric: a regression project needs group_error_gap")
+        return self
+
+    @property
+    def schema(self) -> Schema:  # type: ignore[override]
+        return self.schema_
+
+    def contract_hash(self) -> str:
+        """Stable hash of the resolved contract, recorded with every model and checked by serving."""
+        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------- loading
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in {"generator", "files", "invariance", "directional", "minimum_functionality"}:
+            continue  # discriminator tags pydantic adds to the path; the user never wrote them
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def format_validation_error(path: Path | str, error: ValidationError) -> str:
+    lines = [f"{path}: invalid project contract"]
+    for err in error.errors():
+        key = _location(tuple(err["loc"]))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (not part of the contract; check the spelling or see `mlops project schema`)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        got = err.get("input")
+        suffix = "" if err["type"] in {"missing", "extra_forbidden"} or isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"  - {key}: {msg}{suffix}")
+    return "\n".join(lines)
+
+
+def parse_project(data: Any, path: Path | str = "<memory>") -> Project:
+    if not isinstance(data, dict):
+        raise ContractError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return Project.model_validate(data)
+    except ValidationError as exc:
+        raise ContractError(format_validation_error(path, exc)) from None
+
+
+def load_project_file(path: Path) -> Project:
+    if not path.is_file():
+        raise ContractError(f"{path}: project file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ContractError(f"{path}: not valid YAML: {exc}") from None
+    return parse_project(data, path)
+
+
+def project_dir(projects_dir: Path, name: str) -> Path:
+    return projects_dir / name
+
+
+def load_project(name: str, projects_dir: Path) -> Project:
+    """Load ``<projects_dir>/<name>/project.yaml``; the name in the file must match its folder."""
+    path = project_dir(projects_dir, name) / "project.yaml"
+    if not path.is_file():
+        known = sorted(p.parent.name for p in projects_dir.glob("*/project.yaml"))
+        raise ContractError(f"{path}: project {name!r} not found; known projects: {', '.join(known) or 'none'}")
+    project = load_project_file(path)
+    if project.name != name:
+        raise ContractError(f"{path}: name: {project.name!r} does not match its folder {name!r}")
+    return project
+
+
+def list_projects(projects_dir: Path) -> list[str]:
+    return sorted(p.parent.name for p in projects_dir.glob("*/project.yaml"))
+
+
+def json_schema() -> dict[str, Any]:
+    return Project.model_json_schema(by_alias=True)

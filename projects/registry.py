@@ -1,0 +1,56 @@
+"""Names shared by everything that talks to the model registry: the one place they are spelled.
+
+The registry (MLflow) is the source of truth. A project's registered model is named after the project; the
+version serving and monitoring use is always ``models:/<project>@champion``; nobody guesses a version.
+Pipelines write these tags, serving and monitoring read them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+CHAMPION = "champion"
+PREVIOUS = "previous"
+
+# Tags on a model version
+TAG_CONTRACT_HASH = "mlops.contract_hash"  # hash of project.yaml the model was trained under
+TAG_LIBRARIES = "mlops.libraries"  # JSON: python, scikit-learn, mlflow, pandas versions at training time
+TAG_WATERMARK = "mlops.watermark"  # ISO time of the newest event trained on
+TAG_TRAINED_AT = "mlops.trained_at"
+TAG_DECISION = "mlops.decision"  # promoted | rejected | aborted
+TAG_REASON = "mlops.reason"  # a sentence a person reads
+TAG_PROMOTED_AT = "mlops.promoted_at"  # ISO time this version became champion
+TAG_ROLLED_BACK = "mlops.rolled_back"  # "true": automation must never promote it again
+TAG_GATE_PREFIX = "mlops.gate."  # every number the gate used, e.g. mlops.gate.challenger.roc_auc
+
+# Tags on the registered model (state of the loop; jobs are stateless)
+TAG_LAST_RETRAIN_AT = "mlops.last_retrain_at"
+TAG_LAST_TRIGGER = "mlops.last_trigger"  # JSON of the last trigger decision
+
+# Artifacts of a training run
+ARTIFACT_MODEL = "model"  # the MLflow model (name= in log_model)
+ARTIFACT_REFERENCE = "reference/reference.parquet"  # training sample: monitoring's drift reference
+ARTIFACT_MODEL_CARD = "model_card/model_card.html"
+
+
+def model_name(project: str) -> str:
+    return project
+
+
+def model_uri(project: str, alias: str = CHAMPION) -> str:
+    return f"models:/{model_name(project)}@{alias}"
+
+
+def champion_version(client: MlflowClient, project: str) -> str | None:
+    """The version number holding the champion alias, or None if there is no champion (or no model yet)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(model_name(project), CHAMPION).version)
+    except MlflowException as exc:
+        if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}:
+            return None
+        raise

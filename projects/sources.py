@@ -1,0 +1,134 @@
+"""Where landing batches come from: one small interface, the kind chosen by ``source.kind`` in project.yaml.
+
+- ``generator``: a seeded synthetic generator (the worked example) writes dated batches to landing.
+- ``files``: a folder or prefix of CSV/Parquet batches under any fsspec URL is copied into landing.
+
+Both end the same way: immutable batch files under ``<root>/<project>/landing/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import io
+import posixpath
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from projects.contract import ContractError, FilesSource, GeneratorSource, Project
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from projects.storage import ProjectStore
+
+BATCH_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
+BATCH_SUFFIXES = (".csv", ".parquet")
+
+
+class BatchGenerator(Protocol):
+    """A project's synthetic data: one DataFrame per (date, scenario), deterministic for a seed."""
+
+    scenarios: ClassVar[tuple[str, ...]]
+
+    def __init__(self, project: Project, seed: int) -> None: ...
+
+    def batch(self, date: dt.date, scenario: str, rows: int) -> pd.DataFrame: ...
+
+    def to_csv(self, frame: pd.DataFrame) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class LandedBatch:
+    name: str
+    url: str
+    rows: int | None
+
+
+def batch_name(date: dt.date, scenario: str) -> str:
+    return f"{date.isoformat()}_{scenario}.csv"
+
+
+def batch_date(name: str) -> dt.date | None:
+    match = BATCH_DATE.search(name)
+    return dt.date.fromisoformat(match.group(1)) if match else None
+
+
+def load_generator(project: Project) -> BatchGenerator:
+    source = project.source
+    if not isinstance(source, GeneratorSource):
+        raise ContractError(f"project {project.name!r}: source.kind is {source.kind!r}, not 'generator'")
+    module_name, _, attr = source.generator.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ContractError(
+            f"project {project.name!r}: source.generator {source.generator!r} cannot be imported: {exc}"
+        ) from None
+    generator: BatchGenerator = cls(project, source.seed)
+    return generator
+
+
+def next_batch_date(store: ProjectStore, default: dt.date) -> dt.date:
+    """The day after the newest batch seen anywhere (landing, validated, quarantine), so reruns continue."""
+    dates = [d for area in ("landing",) for n in store.list(area) if (d := batch_date(n))]
+    return max(dates) + dt.timedelta(days=1) if dates else default
+
+
+def generate_batches(
+    project: Project,
+    store: ProjectStore,
+    scenario: str,
+    batches: int,
+    start: dt.date | None = None,
+    rows: int | None = None,
+) -> list[LandedBatch]:
+    """Write ``batches`` daily batches of ``scenario`` to landing, starting at ``start`` (or after the newest)."""
+    generator = load_generator(project)
+    if scenario not in generator.scenarios:
+        raise ContractError(f"unknown scenario {scenario!r}; expected one of {', '.join(generator.scenarios)}")
+    source = project.source
+    assert isinstance(source, GeneratorSource)
+    first = start or next_batch_date(store, dt.date.fromisoformat(source.start))
+    n_rows = rows or source.rows_per_batch
+    landed = []
+    for offset in range(batches):
+        date = first + dt.timedelta(days=offset)
+        name = batch_name(date, scenario)
+        frame = generator.batch(date, scenario, n_rows)
+        url = store.write_bytes("landing", name, data=generator.to_csv(frame))
+        landed.append(LandedBatch(name=name, url=url, rows=len(frame)))
+    return landed
+
+
+def ingest_files(project: Project, store: ProjectStore, storage_options: dict[str, Any] | None = None) -> list[LandedBatch]:
+    """Copy CSV/Parquet batches from ``source.url`` into landing; files already landed are skipped."""
+    from fsspec.core import url_to_fs
+
+    source = project.source
+    if not isinstance(source, FilesSource):
+        raise ContractError(f"project {project.name!r}: source.kind is {source.kind!r}, not 'files'")
+    fs, base = url_to_fs(source.url, **(storage_options or {}))
+    if not fs.exists(base):
+        raise ContractError(f"project {project.name!r}: source.url {source.url!r} does not exist")
+    known = set(store.list("landing"))
+    landed = []
+    for path in sorted(fs.glob(posixpath.join(base, source.pattern))):
+        name = posixpath.basename(path)
+        if name in known or not name.endswith(BATCH_SUFFIXES) or fs.isdir(path):
+            continue
+        url = store.write_bytes("landing", name, data=fs.cat_file(path))
+        landed.append(LandedBatch(name=name, url=url, rows=None))
+    return landed
+
+
+def read_frame(data: bytes, name: str) -> pd.DataFrame:
+    """Parse a batch's bytes by its suffix; callers handle the exceptions (unreadable files are quarantined)."""
+    import pandas as pd
+
+    if name.endswith(".parquet"):
+        return pd.read_parquet(io.BytesIO(data))
+    if name.endswith(".csv"):
+        return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[""])
+    raise ValueError(f"{name}: unknown format (expected .csv or .parquet)")
