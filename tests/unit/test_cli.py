@@ -1,0 +1,83 @@
+"""The CLI: every command answers --help, heavy libraries stay unimported until used, errors are one clear line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+
+REPO = Path(__file__).resolve().parents[2]
+HEAVY = ("mlflow", "great_expectations", "evidently", "bentoml", "pandas", "sklearn")
+runner = CliRunner()
+
+
+def command_paths() -> list[list[str]]:
+    """Every command and sub-command, found by walking the command tree (new commands are covered too)."""
+    paths: list[list[str]] = []
+
+    def walk(command: Any, prefix: list[str]) -> None:
+        paths.append(prefix)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*prefix, name])
+
+    walk(typer.main.get_command(app), [])
+    return paths
+
+
+@pytest.mark.parametrize("path", command_paths(), ids=lambda p: " ".join(p) or "mlops")
+def test_every_command_has_help(path: list[str]) -> None:
+    result = runner.invoke(app, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def test_help_imports_no_heavy_library() -> None:
+    """`mlops --help` must answer at once: no ML library may be imported to build the command tree."""
+    code = (
+        "import sys; from pipelines.cli import app; import typer.main; typer.main.get_command(app); "
+        f"print([m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.strip() == "[]", f"imported at CLI start: {out.stdout}"
+
+
+def test_project_schema_and_show(mlops_home: Path) -> None:
+    schema = json.loads(runner.invoke(app, ["project", "schema"]).output)
+    assert schema["title"] == "Project"
+    shown = json.loads(runner.invoke(app, ["project", "show", "churn"]).output)
+    assert shown["name"] == "churn" and len(shown["contract_hash"]) == 16
+    assert shown["drift"]["num_method"] == "ks", "defaults and values are resolved"
+
+
+def test_unknown_project_is_one_clear_line(mlops_home: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "project", "show", "ghost"],
+        capture_output=True, text=True, cwd=REPO, env={"MLOPS_HOME": str(mlops_home), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 2
+    assert "project 'ghost' not found; known projects: churn" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_data_generate_writes_landing(mlops_home: Path) -> None:
+    result = runner.invoke(app, ["data", "generate", "--project", "churn", "--batches", "2", "--rows", "20",
+                                 "--start", "2026-02-01", "--scenario", "breakage"])
+    assert result.exit_code == 0, result.output
+    landing = mlops_home / "data" / "churn" / "landing"
+    assert sorted(p.name for p in landing.iterdir()) == ["2026-02-01_breakage.csv", "2026-02-02_breakage.csv"]
+
+
+def test_bad_start_date_is_named(mlops_home: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "data", "generate", "--start", "01/02/2026"],
+        capture_output=True, text=True, cwd=REPO, env={"MLOPS_HOME": str(mlops_home), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 2 and "--start '01/02/2026': expected a date as YYYY-MM-DD" in result.stderr
