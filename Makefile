@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup run test test-fast lint fmt typecheck bench clean clean-state
 
 help: ## List every target with one line each
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml uv.lock infra/scripts/bootstrap.sh
 	@PYTHON=$(PYTHON) VENV=$(VENV) bash infra/scripts/bootstrap.sh
