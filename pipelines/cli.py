@@ -77,7 +77,9 @@ def data_generate(
     project: ProjectOpt = "churn",
     scenario: Annotated[str, typer.Option(help="baseline, covariate_drift, concept_drift or breakage.")] = "baseline",
     batches: Annotated[int, typer.Option(min=1, help="Number of daily batches.")] = 1,
-    start: Annotated[str | None, typer.Option(help="Date of the first batch (YYYY-MM-DD); default: after the newest.")] = None,
+    start: Annotated[
+        str | None, typer.Option(help="Date of the first batch (YYYY-MM-DD); default: after the newest.")
+    ] = None,
     rows: Annotated[int | None, typer.Option(min=1, help="Rows per batch (default from project.yaml).")] = None,
 ) -> None:
     """Write synthetic batches of a scenario to landing (generator projects)."""
@@ -89,7 +91,7 @@ def data_generate(
         first = dt.date.fromisoformat(start) if start else None
     except ValueError:
         raise ContractError(f"--start {start!r}: expected a date as YYYY-MM-DD") from None
-    for batch in generate_batches(ws.project, ws.store, scenario, batches, first, rows):
+    for batch in generate_batches(ws.project, ws.store, scenario, batches, start=first, rows=rows):
         console.print(f"landed [bold]{batch.name}[/] ({batch.rows} rows) -> {batch.url}")
 
 
@@ -129,4 +131,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

@@ -41,7 +41,7 @@ def _to_bool(series: pd.Series, column: str) -> pd.Series:
     bad = text.notna() & mapped.isna()
     if bad.any():
         raise CoercionError(column, "a boolean (true/false)", sorted(set(text[bad].head(5))))
-    return pd.array(mapped, dtype="boolean")  # type: ignore[return-value]
+    return pd.Series(pd.array(mapped, dtype="boolean"), index=series.index)
 
 
 def _to_float(series: pd.Series, column: str) -> pd.Series:

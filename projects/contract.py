@@ -173,7 +173,9 @@ class Task(StrEnum):
 
 
 class ModelSpec(Frozen):
-    estimator: str = Field(description="Import path of a scikit-learn estimator, e.g. sklearn.linear_model.LogisticRegression")
+    estimator: str = Field(
+        description="Import path of a scikit-learn estimator, e.g. sklearn.linear_model.LogisticRegression"
+    )
     params: dict[str, Any] = Field(default_factory=dict)
     numeric_impute: Literal["median", "mean"] = "median"
     scale: bool = True
@@ -309,7 +311,9 @@ class Project(Frozen):
         known = set(self.schema_.columns)
         refs = [(f"cleaning.lowercase[{i}]", c) for i, c in enumerate(self.cleaning.lowercase)]
         refs += [(f"cleaning.units[{i}].column", r.column) for i, r in enumerate(self.cleaning.units)]
-        refs += [(f"gate.behaviour[{i}].column", b.column) for i, b in enumerate(self.gate.behaviour) if hasattr(b, "column")]
+        refs += [
+            (f"gate.behaviour[{i}].column", b.column) for i, b in enumerate(self.gate.behaviour) if hasattr(b, "column")
+        ]
         for where, column in refs:
             if column not in known:
                 raise ValueError(f"{where}: unknown column {column!r}; known columns: {sorted(known)}")

@@ -39,7 +39,8 @@ class Settings(BaseSettings):
 
     home: Path = Field(default=REPO_ROOT / ".mlops", description="Local state folder (data, MLflow DB, locks).")
     data_root: str | None = Field(
-        default=None, description="URL of the data root: file:///..., s3://bucket/prefix. Default file://$MLOPS_HOME/data."
+        default=None,
+        description="URL of the data root: file:///..., s3://bucket/prefix. Default file://$MLOPS_HOME/data.",
     )
     tracking_uri: str | None = Field(
         default=None, description="MLflow tracking URI. Default: SQLite under MLOPS_HOME (or MLFLOW_TRACKING_URI)."

@@ -81,6 +81,7 @@ def generate_batches(
     store: ProjectStore,
     scenario: str,
     batches: int,
+    *,
     start: dt.date | None = None,
     rows: int | None = None,
 ) -> list[LandedBatch]:
@@ -102,7 +103,9 @@ def generate_batches(
     return landed
 
 
-def ingest_files(project: Project, store: ProjectStore, storage_options: dict[str, Any] | None = None) -> list[LandedBatch]:
+def ingest_files(
+    project: Project, store: ProjectStore, storage_options: dict[str, Any] | None = None
+) -> list[LandedBatch]:
     """Copy CSV/Parquet batches from ``source.url`` into landing; files already landed are skipped."""
     from fsspec.core import url_to_fs
 

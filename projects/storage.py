@@ -14,6 +14,7 @@ pipeline runs on a laptop and in a Kubernetes Job against an object store.
 
 from __future__ import annotations
 
+import builtins
 import io
 import posixpath
 from dataclasses import dataclass
@@ -100,7 +101,7 @@ class ProjectStore:
         names = [posixpath.basename(e["name"].rstrip("/")) for e in entries if e.get("type") == "file"]
         return sorted(n for n in names if not suffixes or n.endswith(suffixes))
 
-    def list_dirs(self, area: Area, *parts: str) -> list[str]:
+    def list_dirs(self, area: Area, *parts: str) -> builtins.list[str]:
         base = self.path(area, *parts)
         try:
             entries = self.fs.ls(base, detail=True)

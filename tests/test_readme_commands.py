@@ -44,7 +44,7 @@ def test_readme_has_commands() -> None:
     assert "make run" in commands and "make test" in commands, "the two commands come first in the README"
 
 
-@pytest.mark.parametrize(("command", "need"), readme_commands(), ids=lambda v: str(v))
+@pytest.mark.parametrize(("command", "need"), readme_commands(), ids=str)
 def test_readme_command_is_exercised(command: str, need: str | None) -> None:
     if need:
         assert need in {"docker", "kind"}

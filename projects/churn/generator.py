@@ -43,12 +43,26 @@ def _logit(frame: pd.DataFrame, concept: bool) -> np.ndarray:
     partner = frame["has_partner"].to_numpy(float)
     if not concept:
         return (
-            -1.2 + 1.3 * month_to_month - 0.8 * two_year - 0.035 * tenure + 0.018 * (charges - 70)
-            + 0.28 * calls + 0.45 * fiber + 0.35 * echeck - 0.35 * partner
+            -1.2
+            + 1.3 * month_to_month
+            - 0.8 * two_year
+            - 0.035 * tenure
+            + 0.018 * (charges - 70)
+            + 0.28 * calls
+            + 0.45 * fiber
+            + 0.35 * echeck
+            - 0.35 * partner
         )
     return (
-        -1.6 + 0.3 * month_to_month - 0.2 * two_year - 0.005 * tenure + 0.045 * (charges - 70)
-        + 0.75 * calls - 0.4 * fiber + 0.1 * echeck + 0.3 * partner
+        -1.6
+        + 0.3 * month_to_month
+        - 0.2 * two_year
+        - 0.005 * tenure
+        + 0.045 * (charges - 70)
+        + 0.75 * calls
+        - 0.4 * fiber
+        + 0.1 * echeck
+        + 0.3 * partner
     )
 
 

@@ -60,7 +60,11 @@ def test_project_schema_and_show(mlops_home: Path) -> None:
 def test_unknown_project_is_one_clear_line(mlops_home: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "project", "show", "ghost"],
-        capture_output=True, text=True, cwd=REPO, env={"MLOPS_HOME": str(mlops_home), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        env={"MLOPS_HOME": str(mlops_home), "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2
     assert "project 'ghost' not found; known projects: churn" in result.stderr
@@ -68,8 +72,23 @@ def test_unknown_project_is_one_clear_line(mlops_home: Path) -> None:
 
 
 def test_data_generate_writes_landing(mlops_home: Path) -> None:
-    result = runner.invoke(app, ["data", "generate", "--project", "churn", "--batches", "2", "--rows", "20",
-                                 "--start", "2026-02-01", "--scenario", "breakage"])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "generate",
+            "--project",
+            "churn",
+            "--batches",
+            "2",
+            "--rows",
+            "20",
+            "--start",
+            "2026-02-01",
+            "--scenario",
+            "breakage",
+        ],
+    )
     assert result.exit_code == 0, result.output
     landing = mlops_home / "data" / "churn" / "landing"
     assert sorted(p.name for p in landing.iterdir()) == ["2026-02-01_breakage.csv", "2026-02-02_breakage.csv"]
@@ -78,6 +97,10 @@ def test_data_generate_writes_landing(mlops_home: Path) -> None:
 def test_bad_start_date_is_named(mlops_home: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "data", "generate", "--start", "01/02/2026"],
-        capture_output=True, text=True, cwd=REPO, env={"MLOPS_HOME": str(mlops_home), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        env={"MLOPS_HOME": str(mlops_home), "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2 and "--start '01/02/2026': expected a date as YYYY-MM-DD" in result.stderr

@@ -100,14 +100,16 @@ def test_folder_name_must_match(tmp_path: Path, churn_dict: dict[str, Any]) -> N
         (lambda d: d["cleaning"]["lowercase"].append("colour"), "unknown column 'colour'"),
         (lambda d: d["training"].update(holdout_batches=20), "holdout_batches must be smaller"),
         (lambda d: d["source"].update(kind="ftp"), "source"),
-        (lambda d: d["gate"]["behaviour"].append({"kind": "invariance", "name": "x", "column": "nope", "values": [1]}),
-         "unknown column 'nope'"),
+        (
+            lambda d: d["gate"]["behaviour"].append(
+                {"kind": "invariance", "name": "x", "column": "nope", "values": [1]}
+            ),
+            "unknown column 'nope'",
+        ),
         (lambda d: d["schema"]["features"][0].update(min=10, max=1), "greater than max"),
     ],
 )
-def test_semantic_errors_are_explained(
-    tmp_path: Path, churn_dict: dict[str, Any], mutate: Any, expected: str
-) -> None:
+def test_semantic_errors_are_explained(tmp_path: Path, churn_dict: dict[str, Any], mutate: Any, expected: str) -> None:
     mutate(churn_dict)
     with pytest.raises(ContractError, match=expected):
         load_project_file(write(tmp_path, churn_dict))
