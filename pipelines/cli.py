@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -106,6 +108,150 @@ def data_ingest(project: ProjectOpt = "churn") -> None:
     for batch in landed:
         console.print(f"landed [bold]{batch.name}[/] -> {batch.url}")
     console.print(f"{len(landed)} new batch(es)")
+
+
+# ------------------------------------------------------------------------------------------- training, registry
+@contextmanager
+def _registry_failures() -> Iterator[None]:
+    """Expected failures of training and the gate (MLflow down, too little data): one line, exit 2."""
+    from pipelines.evaluation import EvaluationError
+    from pipelines.promotion import PromotionError
+    from pipelines.tracking import TrackingError
+    from pipelines.training import TrainingError
+
+    try:
+        yield
+    except (TrackingError, TrainingError, PromotionError, EvaluationError) as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _print_decision(decision: object) -> None:
+    from pipelines.promotion import GateDecision
+
+    assert isinstance(decision, GateDecision)
+    colour = {"promoted": "green", "unchanged": "blue"}.get(decision.decision, "red")
+    console.print(f"gate: v{decision.version} [bold {colour}]{decision.decision}[/]", highlight=False)
+    for check in decision.checks:
+        mark = "[green]pass[/]" if check.passed else "[red]FAIL[/]"
+        console.print(f"  {mark} {check.name}: {check.detail}", highlight=False)
+    champion = f"v{decision.champion_after}" if decision.champion_after else "none"
+    console.print(f"champion: [bold]{champion}[/] ({decision.reason})", highlight=False)
+    if decision.model_card_url:
+        console.print(f"model card: {decision.model_card_url}", highlight=False)
+
+
+@app.command("train")
+def train_command(
+    project: ProjectOpt = "churn",
+    promote: Annotated[bool, typer.Option("--promote/--no-promote", help="Run the gate on the new version.")] = True,
+) -> None:
+    """Train a challenger on the validated window, log it to MLflow, register it and (by default) gate it."""
+    from pipelines.training import train
+    from projects.workspace import Workspace
+
+    with _registry_failures():
+        result = train(Workspace.open(project), promote=promote)
+    metric = Workspace.open(project).project.gate.metric
+    console.print(
+        f"registered [bold]{result.project}[/] v{result.version} (run {result.run_id}): holdout {metric} "
+        f"{result.holdout_metrics.get(metric, float('nan')):.4f}; fit {result.fit_seconds:.2f}s, "
+        f"tracking {result.tracking_seconds:.2f}s",
+        highlight=False,
+    )
+    if result.decision is not None:
+        _print_decision(result.decision)
+
+
+@app.command("promote")
+def promote_command(
+    project: ProjectOpt = "churn",
+    version: Annotated[str | None, typer.Option(help="Version to gate (default: the newest).")] = None,
+) -> None:
+    """Gate a version against the champion on the out-of-time holdout; promote it if it passes.
+
+    Exit 0 when the gate ran (promoted, rejected or already champion); 1 when it aborted because the champion
+    moved meanwhile (run it again).
+    """
+    from pipelines.promotion import ABORTED, promote_if_better
+    from projects.workspace import Workspace
+
+    with _registry_failures():
+        decision = promote_if_better(Workspace.open(project), version)
+    _print_decision(decision)
+    if decision.decision == ABORTED:
+        raise typer.Exit(1)
+
+
+@app.command("rollback")
+def rollback_command(project: ProjectOpt = "churn") -> None:
+    """Make the previous champion the champion again; the demoted version is never auto-promoted again."""
+    from pipelines.promotion import rollback
+    from projects.workspace import Workspace
+
+    with _registry_failures():
+        result = rollback(Workspace.open(project))
+    console.print(f"champion: [bold]v{result.restored}[/] ({result.reason})", highlight=False)
+    console.print(f"previous: {'v' + result.previous_now if result.previous_now else 'none'}", highlight=False)
+
+
+@app.command("models")
+def models_command(project: ProjectOpt = "churn") -> None:
+    """List the project's model versions: aliases, gate metric, fairness gap, decision and reason."""
+    from rich.table import Table
+
+    from pipelines.promotion import list_versions
+    from projects.workspace import Workspace
+
+    ws = Workspace.open(project)
+    with _registry_failures():
+        rows = list_versions(ws)
+    if not rows:
+        console.print(f"model {project!r} has no versions yet; run `mlops train --project {project}`")
+        return
+    metric = ws.project.gate.metric
+    table = Table(title=f"{project}: model versions", show_lines=False)
+    for column in ("version", "aliases", "trained at", metric, "fairness gap", "decision", "reason"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        rolled = row["rolled_back"] and row["decision"] != "rolled_back"
+        decision = row["decision"] + (" (rolled back)" if rolled else "")
+        cells = (row["version"], ", ".join(row["aliases"]), row["trained_at"], row[metric], row["fairness_gap"])
+        table.add_row(*cells, decision, row["reason"])
+    console.print(table)
+
+
+# ------------------------------------------------------------------------------------------- monitoring
+@app.command("monitor")
+def monitor_command(
+    project: ProjectOpt = "churn",
+    window: Annotated[
+        str | None,
+        typer.Option(help="Bound the window: 24h, 7d, 50000rows or both (24h,50000rows); never before the promotion."),
+    ] = None,
+    all_columns: Annotated[bool, typer.Option("--all", help="List every monitored column, not just drifted.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON summary instead of the table.")] = False,
+) -> None:
+    """Drift and delayed-label performance of the champion on its traffic since promotion (Evidently report)."""
+    from monitoring.drift import DriftInputError
+    from monitoring.inference_log import InferenceLogError
+    from monitoring.monitor import MonitorError, WindowSpec, monitor, print_result
+    from pipelines.tracking import TrackingError
+    from projects.workspace import Workspace
+
+    try:
+        spec = WindowSpec.parse(window)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--window") from None
+    try:
+        result = monitor(Workspace.open(project), spec)
+    except (MonitorError, TrackingError, InferenceLogError, DriftInputError) as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(result.to_json())
+    else:
+        print_result(result, console, all_columns=all_columns)
 
 
 # ------------------------------------------------------------------------------------------- the loop

@@ -20,15 +20,18 @@ TAG_CONTRACT_HASH = "mlops.contract_hash"  # hash of project.yaml the model was 
 TAG_LIBRARIES = "mlops.libraries"  # JSON: python, scikit-learn, mlflow, pandas versions at training time
 TAG_WATERMARK = "mlops.watermark"  # ISO time of the newest event trained on
 TAG_TRAINED_AT = "mlops.trained_at"
-TAG_DECISION = "mlops.decision"  # promoted | rejected | aborted
+TAG_DECISION = "mlops.decision"  # promoted | rejected | aborted | rolled_back
 TAG_REASON = "mlops.reason"  # a sentence a person reads
 TAG_PROMOTED_AT = "mlops.promoted_at"  # ISO time this version became champion
 TAG_ROLLED_BACK = "mlops.rolled_back"  # "true": automation must never promote it again
+TAG_ROLLED_BACK_AT = "mlops.rolled_back_at"  # ISO time it lost the champion alias by rollback
+TAG_REPLACED = "mlops.replaced"  # the champion version this one replaced (rollback restores "previous" from it)
 TAG_GATE_PREFIX = "mlops.gate."  # every number the gate used, e.g. mlops.gate.challenger.roc_auc
 
 # Tags on the registered model (state of the loop; jobs are stateless)
 TAG_LAST_RETRAIN_AT = "mlops.last_retrain_at"
 TAG_LAST_TRIGGER = "mlops.last_trigger"  # JSON of the last trigger decision
+TAG_LAST_ROLLBACK = "mlops.last_rollback"  # JSON: which version was rolled back to which, and when
 
 # Artifacts of a training run
 ARTIFACT_MODEL = "model"  # the MLflow model (name= in log_model)

@@ -1,0 +1,237 @@
+"""What the gate measures, as pure functions on arrays and DataFrames: metrics, fairness, behaviour.
+
+Nothing here touches MLflow or the data root, so the model-behaviour suite exercises it with tiny frames and
+real scikit-learn models. The gate (pipelines.promotion) turns these numbers into a decision.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from projects.contract import (
+    Behaviour,
+    Directional,
+    FairnessMetric,
+    Invariance,
+    MinimumFunctionality,
+    Project,
+    Task,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+CLASSIFICATION_METRICS = ("roc_auc", "average_precision", "f1", "accuracy", "precision", "recall", "log_loss", "brier")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+THRESHOLD = 0.5  # decision threshold turning P(positive) into a label
+
+
+class EvaluationError(ValueError):
+    """A metric or slice that cannot be computed; the message names the metric, slice or column."""
+
+
+# --------------------------------------------------------------------------------------------- metrics
+def known_metrics(task: Task) -> tuple[str, ...]:
+    return CLASSIFICATION_METRICS if task is Task.classification else REGRESSION_METRICS
+
+
+def metric(name: str, task: Task, y_true: np.ndarray, scores: np.ndarray) -> float:
+    """One metric; NaN when it is undefined on this data (e.g. ROC AUC with a single class present)."""
+    from sklearn import metrics as m
+
+    if name not in known_metrics(task):
+        raise EvaluationError(f"metric {name!r}: unknown for {task.value}; expected one of {known_metrics(task)}")
+    y_true = np.asarray(y_true)
+    scores = np.asarray(scores, dtype=float)
+    if len(y_true) == 0:
+        return math.nan
+    if task is Task.regression:
+        fns = {
+            "rmse": lambda: math.sqrt(m.mean_squared_error(y_true, scores)),
+            "mae": lambda: m.mean_absolute_error(y_true, scores),
+            "r2": lambda: m.r2_score(y_true, scores) if len(y_true) > 1 else math.nan,
+        }
+        return float(fns[name]())
+    labels = (scores >= THRESHOLD).astype(int)
+    if name in {"roc_auc", "average_precision"} and len(np.unique(y_true)) < 2:
+        return math.nan
+    fns = {
+        "roc_auc": lambda: m.roc_auc_score(y_true, scores),
+        "average_precision": lambda: m.average_precision_score(y_true, scores),
+        "f1": lambda: m.f1_score(y_true, labels, zero_division=0),
+        "accuracy": lambda: m.accuracy_score(y_true, labels),
+        "precision": lambda: m.precision_score(y_true, labels, zero_division=0),
+        "recall": lambda: m.recall_score(y_true, labels, zero_division=0),
+        "log_loss": lambda: m.log_loss(y_true, np.clip(scores, 1e-15, 1 - 1e-15), labels=[0, 1]),
+        "brier": lambda: m.brier_score_loss(y_true, scores, pos_label=1),
+    }
+    return float(fns[name]())
+
+
+def all_metrics(task: Task, y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    return {name: metric(name, task, y_true, scores) for name in known_metrics(task)}
+
+
+# --------------------------------------------------------------------------------------------- fairness
+@dataclass(frozen=True)
+class FairnessResult:
+    """The gap the gate checks, and the per-group table the model card shows."""
+
+    metric: FairnessMetric
+    gap: float
+    by_group: list[dict[str, Any]]
+    note: str = ""
+
+
+def fairness(metric_name: FairnessMetric, y_true: np.ndarray, scores: np.ndarray, groups: pd.Series) -> FairnessResult:
+    """Largest difference across the sensitive groups present in the data.
+
+    demographic parity: rate of positive predictions; equal opportunity: true-positive rate (groups without
+    positives are shown but not compared); group error gap: mean absolute error (regression).
+    """
+    import pandas as pd
+
+    y_true = np.asarray(y_true)
+    scores = np.asarray(scores, dtype=float)
+    keys = pd.Series(groups).astype("string").fillna("(missing)").to_numpy()
+    rows, values = [], []
+    for group in sorted(set(keys)):
+        mask = keys == group
+        value = _group_value(metric_name, y_true[mask], scores[mask])
+        rows.append({"group": group, "rows": int(mask.sum()), "value": value})
+        if not math.isnan(value):
+            values.append(value)
+    note = "" if len(values) >= 2 else "fewer than two groups could be compared"
+    gap = float(max(values) - min(values)) if len(values) >= 2 else 0.0
+    return FairnessResult(metric=metric_name, gap=gap, by_group=rows, note=note)
+
+
+def _group_value(metric_name: FairnessMetric, y_true: np.ndarray, scores: np.ndarray) -> float:
+    labels = (scores >= THRESHOLD).astype(int)
+    if metric_name is FairnessMetric.demographic_parity:
+        return float(labels.mean()) if len(labels) else math.nan
+    if metric_name is FairnessMetric.equal_opportunity:
+        positives = y_true == 1
+        return float(labels[positives].mean()) if positives.any() else math.nan
+    return float(np.abs(y_true - scores).mean()) if len(y_true) else math.nan
+
+
+# --------------------------------------------------------------------------------------------- behaviour
+@dataclass(frozen=True)
+class BehaviourResult:
+    name: str
+    kind: str
+    passed: bool
+    value: float
+    threshold: float
+    detail: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def run_behaviour(project: Project, model: Any, frame: pd.DataFrame, y_true: np.ndarray) -> list[BehaviourResult]:
+    """Every behavioural test declared in ``gate.behaviour``, run on ``frame`` (the holdout rows)."""
+    results = []
+    for index, test in enumerate(project.gate.behaviour):
+        results.append(_run_one(project, model, frame, y_true, test, index=index))
+    return results
+
+
+def _run_one(
+    project: Project, model: Any, frame: pd.DataFrame, y_true: np.ndarray, test: Behaviour, *, index: int
+) -> BehaviourResult:
+    if isinstance(test, Invariance):
+        return invariance(project, model, frame, test)
+    if isinstance(test, Directional):
+        return directional(project, model, frame, test)
+    assert isinstance(test, MinimumFunctionality)
+    return minimum_functionality(project, model, frame, y_true, test, index=index)
+
+
+def _inputs(project: Project, frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[project.schema.model_inputs]
+
+
+def _scores(project: Project, model: Any, frame: pd.DataFrame) -> np.ndarray:
+    from pipelines.features import model_scores
+
+    return model_scores(model, _inputs(project, frame), project.task)
+
+
+def invariance(project: Project, model: Any, frame: pd.DataFrame, test: Invariance) -> BehaviourResult:
+    """Set the column to each value in turn; the largest per-row spread of scores must stay within tolerance.
+
+    A column the model does not take as input cannot move its scores: the test passes and says so.
+    """
+    if test.column not in project.schema.model_inputs:
+        return BehaviourResult(
+            test.name, test.kind, True, 0.0, test.tolerance, f"{test.column!r} is not a model input: no effect possible"
+        )
+    variants = []
+    for value in test.values:
+        changed = frame.copy()
+        changed[test.column] = _same_dtype(changed[test.column], value)
+        variants.append(_scores(project, model, changed))
+    spread = np.max(variants, axis=0) - np.min(variants, axis=0)
+    worst = float(spread.max()) if len(spread) else 0.0
+    passed = worst <= test.tolerance
+    detail = (
+        f"largest score change when {test.column} varies over {list(test.values)}: {worst:.4f} "
+        f"(tolerance {test.tolerance})"
+    )
+    return BehaviourResult(test.name, test.kind, passed, worst, test.tolerance, detail)
+
+
+def _same_dtype(series: pd.Series, value: Any) -> pd.Series:
+    import pandas as pd
+
+    return pd.Series([value] * len(series), index=series.index).astype(series.dtype)
+
+
+def directional(project: Project, model: Any, frame: pd.DataFrame, test: Directional) -> BehaviourResult:
+    """Add ``delta`` to the column; the share of rows whose score moves strictly in ``direction`` must reach
+    ``min_share``. A column the model does not take as input cannot move the score: the test fails, saying so."""
+    if test.column not in project.schema.model_inputs:
+        detail = f"{test.column!r} is not a model input, so the score cannot move"
+        return BehaviourResult(test.name, test.kind, False, 0.0, test.min_share, detail)
+    before = _scores(project, model, frame)
+    changed = frame.copy()
+    changed[test.column] = changed[test.column].astype("float64") + test.delta
+    after = _scores(project, model, changed)
+    moved = after > before if test.direction == "increase" else after < before
+    share = float(moved.mean()) if len(moved) else 0.0
+    passed = share >= test.min_share
+    detail = (
+        f"adding {test.delta:g} to {test.column}: score {'rose' if test.direction == 'increase' else 'fell'} "
+        f"for {share:.1%} of rows (need {test.min_share:.0%})"
+    )
+    return BehaviourResult(test.name, test.kind, passed, share, test.min_share, detail)
+
+
+def minimum_functionality(
+    project: Project, model: Any, frame: pd.DataFrame, y_true: np.ndarray, test: MinimumFunctionality, *, index: int = 0
+) -> BehaviourResult:
+    """The metric on the slice selected by ``where`` must reach ``min``; an empty slice fails, saying so."""
+    import pandas as pd
+
+    try:
+        selected = frame.eval(test.where)
+        mask = pd.Series(selected, index=frame.index).astype("boolean").fillna(False).to_numpy(dtype=bool)
+    except Exception as exc:
+        raise EvaluationError(f"gate.behaviour[{index}].where: cannot evaluate {test.where!r}: {exc}") from None
+    rows = int(mask.sum())
+    if rows == 0:
+        detail = f"slice {test.where!r} is empty in the holdout"
+        return BehaviourResult(test.name, test.kind, False, math.nan, test.min, detail, {"rows": 0})
+    value = metric(test.metric, project.task, np.asarray(y_true)[mask], _scores(project, model, frame[mask]))
+    passed = not math.isnan(value) and _reaches(test.metric, value, test.min)
+    detail = f"{test.metric} on {rows} rows where {test.where}: {value:.4f} (need {test.min})"
+    return BehaviourResult(test.name, test.kind, passed, value, test.min, detail, {"rows": rows})
+
+
+def _reaches(metric_name: str, value: float, bound: float) -> bool:
+    lower_is_better = metric_name in {"rmse", "mae", "log_loss", "brier"}
+    return value <= bound if lower_is_better else value >= bound

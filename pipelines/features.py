@@ -1,0 +1,193 @@
+"""The model: a scikit-learn Pipeline derived from the contract and the model spec, nothing restated by hand.
+
+The pipeline takes a pandas DataFrame with ``project.schema.model_inputs`` as columns, typed the way the
+validated store keeps them (float64 with NaN, pandas "string" and nullable "boolean" with NA) or the looser way
+a service receives them (object columns with None, Python bools). Its first step casts every column to a type
+scikit-learn handles (float with NaN, object with NaN) and applies the declared outlier handling, so the same
+model object is robust wherever it is loaded. Preprocessing then follows each feature's declared type:
+
+- numeric: impute (median or mean), optionally scale;
+- boolean: impute the most frequent value, as 0/1;
+- categorical (and the sensitive attribute when it is a model input): impute, then one-hot with the declared
+  categories, unknown categories encoded as all zeros.
+
+The estimator is imported from its dotted path with the declared params. The cast function lives at module
+level so that training can pickle it by value: the logged model then needs only scikit-learn, pandas and numpy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from projects.contract import ContractError, FeatureType, OutlierAction, Project, Task
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+
+def cast_inputs(
+    frame: pd.DataFrame,
+    *,
+    numeric: list[str],
+    boolean: list[str],
+    categorical: list[str],
+    clip: dict[str, tuple[float | None, float | None]],
+    flag: dict[str, tuple[float | None, float | None]],
+) -> pd.DataFrame:
+    """Cast model inputs to float / object-with-NaN and apply the declared outlier handling.
+
+    scikit-learn's imputers choke on pandas' NA (``bool(pd.NA)`` raises), and a service may hand over None or
+    strings; casting here keeps the rest of the pipeline on plain numpy semantics.
+    """
+    import pandas as pd
+
+    missing = [c for c in [*numeric, *boolean, *categorical] if c not in frame.columns]
+    if missing:
+        raise ValueError(f"model input is missing column(s) {missing}; expected {[*numeric, *boolean, *categorical]}")
+    out = pd.DataFrame(index=frame.index)
+    for column in numeric:
+        values = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+        if column in clip:
+            low, high = clip[column]
+            values = values.clip(lower=low, upper=high)
+        if column in flag:
+            low, high = flag[column]
+            outside = (values < low if low is not None else False) | (values > high if high is not None else False)
+            values = values.mask(outside)
+        out[column] = values
+    for column in boolean:
+        text = frame[column].astype("string").str.strip().str.lower()
+        out[column] = text.map({"true": 1.0, "1": 1.0, "1.0": 1.0, "false": 0.0, "0": 0.0, "0.0": 0.0}).astype(
+            "float64"
+        )
+    for column in categorical:
+        text = frame[column].astype("string").str.strip()
+        out[column] = text.astype(object).where(text.notna(), np.nan)
+    return out[[c for c in frame.columns if c in out.columns]]  # input order, as get_feature_names_out expects
+
+
+def _bounds(project: Project, action: OutlierAction) -> dict[str, tuple[float | None, float | None]]:
+    return {
+        f.name: (f.min, f.max)
+        for f in project.schema.features
+        if f.type is FeatureType.numeric and f.outliers is action
+    }
+
+
+def input_columns(project: Project) -> dict[str, list[str]]:
+    """Model inputs grouped by the preprocessing they get; the sensitive attribute counts as categorical."""
+    schema = project.schema
+    groups: dict[str, list[str]] = {"numeric": [], "boolean": [], "categorical": []}
+    for feature in schema.features:
+        groups[feature.type.value].append(feature.name)
+    if schema.sensitive.model_input:
+        groups["categorical"].append(schema.sensitive.name)
+    return groups
+
+
+def categories(project: Project) -> dict[str, list[str]]:
+    """Declared categories per categorical input, so one-hot columns never depend on which values a batch had."""
+    schema = project.schema
+    cats = {f.name: list(f.values or ()) for f in schema.features if f.type is FeatureType.categorical}
+    if schema.sensitive.model_input:
+        cats[schema.sensitive.name] = list(schema.sensitive.values)
+    return cats
+
+
+def load_estimator(project: Project) -> Any:
+    """Import ``model.estimator`` and build it with ``model.params``; errors name the key and the value."""
+    spec = project.model
+    module_name, _, attr = spec.estimator.rpartition(".")
+    if not module_name:
+        raise ContractError(
+            f"model.estimator: {spec.estimator!r} is not an import path such as sklearn.linear_model.Ridge"
+        )
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ContractError(f"model.estimator: {spec.estimator!r} cannot be imported: {exc}") from None
+    try:
+        estimator = cls(**spec.params)
+    except TypeError as exc:
+        raise ContractError(f"model.params: {spec.params} rejected by {spec.estimator}: {exc}") from None
+    kind = _estimator_type(estimator)
+    wanted = "classifier" if project.task is Task.classification else "regressor"
+    if kind != wanted:
+        raise ContractError(f"model.estimator: {spec.estimator} is a {kind}, but task is {project.task.value}")
+    return estimator
+
+
+def _estimator_type(estimator: Any) -> str | None:
+    from sklearn.base import is_classifier, is_regressor
+
+    if is_classifier(estimator):
+        return "classifier"
+    return "regressor" if is_regressor(estimator) else None
+
+
+def build_pipeline(project: Project) -> Pipeline:
+    """The full model: cast -> per-type preprocessing -> estimator, all from the contract."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+    spec = project.model
+    groups = input_columns(project)
+    cast = FunctionTransformer(
+        cast_inputs,
+        kw_args={
+            **groups,
+            "clip": _bounds(project, OutlierAction.clip),
+            "flag": _bounds(project, OutlierAction.flag),
+        },
+        validate=False,
+        feature_names_out="one-to-one",
+    )
+    numeric_steps: list[Any] = [SimpleImputer(strategy=spec.numeric_impute)]
+    if spec.scale:
+        numeric_steps.append(StandardScaler())
+    cats = categories(project)
+    fill = {"fill_value": "__missing__"} if spec.categorical_impute == "constant" else {}
+    transformers: list[tuple[str, Any, list[str]]] = [
+        ("numeric", make_pipeline(*numeric_steps), groups["numeric"]),
+        ("boolean", SimpleImputer(strategy="most_frequent"), groups["boolean"]),
+        (
+            "categorical",
+            make_pipeline(
+                SimpleImputer(strategy=spec.categorical_impute, **fill),
+                OneHotEncoder(categories=[cats[c] for c in groups["categorical"]], handle_unknown="ignore"),
+            ),
+            groups["categorical"],
+        ),
+    ]
+    preprocess = ColumnTransformer([t for t in transformers if t[2]], remainder="drop")
+    return Pipeline([("cast", cast), ("preprocess", preprocess), ("estimator", load_estimator(project))])
+
+
+def encode_target(project: Project, target: pd.Series) -> np.ndarray:
+    """Classification: 1 for the declared positive class, else 0 (so predict_proba[:, 1] is the positive one).
+
+    Regression: the value as float. A missing target is an error naming the column: validated data has none.
+    """
+    name = project.schema.target.name
+    if target.isna().any():
+        raise ValueError(f"column {name!r}: {int(target.isna().sum())} missing target value(s) in training data")
+    if project.task is Task.regression:
+        return target.astype("float64").to_numpy()
+    positive = project.schema.target.positive
+    if project.schema.target.type is FeatureType.boolean:
+        positive = True if positive is None else str(positive).strip().lower() in {"true", "1", "yes"}
+        return (target.astype("boolean") == positive).astype(int).to_numpy()
+    return (target.astype("string") == str(positive)).astype(int).to_numpy()
+
+
+def model_scores(model: Any, frame: pd.DataFrame, task: Task) -> np.ndarray:
+    """The number the gate and behaviour tests look at: P(positive) for classification, the prediction otherwise."""
+    if task is Task.classification:
+        return np.asarray(model.predict_proba(frame)[:, 1], dtype=float)
+    return np.asarray(model.predict(frame), dtype=float)

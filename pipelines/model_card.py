@@ -1,0 +1,275 @@
+"""A model card per version: one self-contained HTML page a person can open, logged and kept with the reports.
+
+It shows the data window, the metrics beside the champion's on the same holdout, the diagnostic plots
+(confusion matrix, ROC and precision-recall for classification; predicted-vs-actual and residuals for
+regression), global feature importance (permutation importance on the holdout, so it speaks in the contract's
+columns, not one-hot columns), the fairness table by group, the behavioural tests and the gate's checks.
+Plots are PNGs embedded as base64, so the page has no external files and opens from MLflow or the data root.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from projects import registry
+from projects.contract import Project, Task
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from matplotlib.figure import Figure
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+    from pipelines.promotion import GateDecision, Scorecard
+    from projects.workspace import Workspace
+
+IMPORTANCE_REPEATS = 3
+IMPORTANCE_MAX_ROWS = 2000
+SCORING = {
+    "roc_auc": "roc_auc",
+    "average_precision": "average_precision",
+    "f1": "f1",
+    "accuracy": "accuracy",
+    "rmse": "neg_root_mean_squared_error",
+    "mae": "neg_mean_absolute_error",
+    "r2": "r2",
+}
+
+
+# --------------------------------------------------------------------------------------------- plots
+def _figure(width: float = 4.2, height: float = 3.4) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="tight")
+
+
+def to_png(fig: Figure) -> str:
+    """Base64 PNG of a figure; the pyplot-free Figure API keeps this thread-safe and backend-free."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def classification_plots(challenger: Scorecard, champion: Scorecard | None) -> dict[str, str]:
+    from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
+
+    from pipelines.evaluation import THRESHOLD
+
+    plots = {}
+    fig = _figure()
+    labels = (challenger.scores >= THRESHOLD).astype(int)
+    ConfusionMatrixDisplay.from_predictions(challenger.y_true, labels, ax=fig.subplots(), colorbar=False)
+    fig.axes[0].set_title(f"Confusion matrix (threshold {THRESHOLD})")
+    plots["Confusion matrix"] = to_png(fig)
+    for title, display in (("ROC curve", RocCurveDisplay), ("Precision-recall curve", PrecisionRecallDisplay)):
+        if len(set(challenger.y_true)) < 2:
+            continue
+        fig = _figure()
+        ax = fig.subplots()
+        display.from_predictions(challenger.y_true, challenger.scores, ax=ax, name=f"v{challenger.version}")
+        if champion is not None:
+            display.from_predictions(
+                champion.y_true,
+                champion.scores,
+                ax=ax,
+                name=f"champion v{champion.version}",
+                curve_kwargs={"linestyle": "--"},
+            )
+        ax.set_title(title)
+        plots[title] = to_png(fig)
+    return plots
+
+
+def regression_plots(challenger: Scorecard) -> dict[str, str]:
+    y, pred = challenger.y_true, challenger.scores
+    fig = _figure()
+    ax = fig.subplots()
+    ax.scatter(y, pred, s=6, alpha=0.5)
+    low, high = float(min(y.min(), pred.min())), float(max(y.max(), pred.max()))
+    ax.plot([low, high], [low, high], color="grey", linewidth=1)
+    ax.set(xlabel="actual", ylabel="predicted", title="Predicted vs actual")
+    plots = {"Predicted vs actual": to_png(fig)}
+    fig = _figure()
+    ax = fig.subplots()
+    ax.hist(y - pred, bins=30)
+    ax.set(xlabel="residual (actual - predicted)", ylabel="rows", title="Residuals")
+    plots["Residuals"] = to_png(fig)
+    return plots
+
+
+def importance(project: Project, model: Any, holdout: pd.DataFrame, y_true: np.ndarray) -> list[dict[str, Any]]:
+    """Permutation importance of each model input on the holdout, measured with the gate's metric."""
+    from sklearn.inspection import permutation_importance
+
+    inputs = holdout[project.schema.model_inputs]
+    if len(inputs) > IMPORTANCE_MAX_ROWS:
+        keep = inputs.sample(n=IMPORTANCE_MAX_ROWS, random_state=0).index
+        inputs, y_true = inputs.loc[keep], y_true[holdout.index.get_indexer(keep)]
+    result = permutation_importance(
+        model, inputs, y_true, scoring=SCORING.get(project.gate.metric), n_repeats=IMPORTANCE_REPEATS, random_state=0
+    )
+    rows = [
+        {"feature": name, "mean": float(mean), "std": float(std)}
+        for name, mean, std in zip(inputs.columns, result.importances_mean, result.importances_std, strict=True)
+    ]
+    return sorted(rows, key=lambda r: -r["mean"])
+
+
+def importance_plot(rows: list[dict[str, Any]]) -> str:
+    top = rows[:15][::-1]
+    fig = _figure(5.0, 0.3 * len(top) + 1.2)
+    ax = fig.subplots()
+    ax.barh([r["feature"] for r in top], [r["mean"] for r in top], xerr=[r["std"] for r in top])
+    ax.set(xlabel="drop in the gate metric when shuffled", title="Permutation importance (holdout)")
+    return to_png(fig)
+
+
+# --------------------------------------------------------------------------------------------- page
+TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Model card: {{ name }} v{{ version }}</title>
+<style>
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
+th{background:#f4f4f4}.pass{color:#0a7a28;font-weight:600}.fail{color:#b00020;font-weight:600}
+.badge{display:inline-block;padding:.2em .7em;border-radius:1em;color:#fff}
+.promoted{background:#0a7a28}.rejected,.aborted{background:#b00020}.unchanged,.pending{background:#777}
+.plots img{margin:.3em;border:1px solid #eee}
+</style></head><body>
+<h1>Model card: {{ name }} <small>v{{ version }}</small></h1>
+<p><span class="badge {{ decision }}">{{ decision }}</span> {{ reason }}</p>
+<p>{{ description }}</p>
+<h2>Model</h2>
+<table>
+<tr><th>Task</th><td>{{ task }}</td></tr><tr><th>Estimator</th><td>{{ estimator }} {{ params }}</td></tr>
+<tr><th>MLflow run</th><td>{{ run_id }}</td></tr><tr><th>Trained at</th><td>{{ trained_at }}</td></tr>
+<tr><th>Contract hash</th><td>{{ contract_hash }}</td></tr><tr><th>Libraries</th><td>{{ libraries }}</td></tr>
+</table>
+<h2>Data window</h2>
+<table>
+<tr><th>Training batches</th><td>{{ window.train_first_batch }} … {{ window.train_last_batch }}
+ ({{ window.train_batches_used }} batches, {{ window.train_rows }} rows)</td></tr>
+<tr><th>Watermark (newest event trained on)</th><td>{{ watermark }}</td></tr>
+<tr><th>Out-of-time holdout</th><td>{{ holdout_batches }} ({{ holdout_rows }} rows)</td></tr>
+</table>
+<h2>Metrics on the holdout</h2>
+<table><tr><th>Metric</th><th>v{{ version }}</th><th>{{ champion_label }}</th></tr>
+{% for m in metrics %}<tr><td>{{ m.name }}{% if m.primary %} (gate){% endif %}</td><td>{{ m.challenger }}</td>
+<td>{{ m.champion }}</td></tr>{% endfor %}</table>
+<div class="plots">{% for title, png in plots.items() %}
+<img alt="{{ title }}" title="{{ title }}" src="data:image/png;base64,{{ png }}">{% endfor %}</div>
+<h2>Feature importance</h2>
+<img alt="Permutation importance" src="data:image/png;base64,{{ importance_png }}">
+<table><tr><th>Input</th><th>Mean drop</th><th>Std</th></tr>
+{% for r in importance %}<tr><td>{{ r.feature }}</td><td>{{ '%.4f'|format(r.mean) }}</td>
+<td>{{ '%.4f'|format(r.std) }}</td></tr>{% endfor %}</table>
+<h2>Fairness across {{ sensitive }} ({{ fairness_metric }})</h2>
+<table><tr><th>Group</th><th>Rows</th><th>v{{ version }}</th><th>{{ champion_label }}</th></tr>
+{% for g in fairness %}<tr><td>{{ g.group }}</td><td>{{ g.rows }}</td><td>{{ g.value }}</td>
+<td>{{ g.champion }}</td></tr>{% endfor %}
+<tr><th>Gap</th><td></td><td>{{ fairness_gap }}</td><td>{{ champion_gap }}</td></tr></table>
+<h2>Behavioural tests</h2>
+<table><tr><th>Test</th><th>Kind</th><th>Result</th><th>Detail</th></tr>
+{% for b in behaviour %}<tr><td>{{ b.name }}</td><td>{{ b.kind }}</td>
+<td class="{{ 'pass' if b.passed else 'fail' }}">{{ 'pass' if b.passed else 'fail' }}</td><td>{{ b.detail }}</td></tr>
+{% else %}<tr><td colspan="4">none declared in project.yaml</td></tr>{% endfor %}</table>
+<h2>Gate checks</h2>
+<table><tr><th>Check</th><th>Result</th><th>Detail</th></tr>
+{% for c in checks %}<tr><td>{{ c.name }}</td><td class="{{ 'pass' if c.passed else 'fail' }}">
+{{ 'pass' if c.passed else 'fail' }}</td><td>{{ c.detail }}</td></tr>{% endfor %}</table>
+</body></html>
+"""
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+
+
+def card_context(
+    ws: Workspace, mv: ModelVersion, run: Any, decision: GateDecision, context: dict[str, Any]
+) -> dict[str, Any]:
+    """Everything the template shows, as plain values (so the page is testable without MLflow)."""
+    project = ws.project
+    challenger: Scorecard = context["challenger"]
+    champion: Scorecard | None = context["champion"]
+    holdout = context["holdout"]
+    rows = importance(project, context["model"], holdout, challenger.y_true)
+    champ_groups = {g["group"]: g["value"] for g in champion.fairness.by_group} if champion else {}
+    plots = (
+        classification_plots(challenger, champion)
+        if project.task is Task.classification
+        else regression_plots(challenger)
+    )
+    return {
+        "name": ws.name,
+        "version": decision.version,
+        "decision": decision.decision,
+        "reason": decision.reason,
+        "description": project.description,
+        "task": project.task.value,
+        "estimator": project.model.estimator,
+        "params": project.model.params,
+        "run_id": mv.run_id,
+        "trained_at": mv.tags.get(registry.TAG_TRAINED_AT, ""),
+        "contract_hash": mv.tags.get(registry.TAG_CONTRACT_HASH, ""),
+        "libraries": mv.tags.get(registry.TAG_LIBRARIES, ""),
+        "window": run.data.params if run is not None else {},
+        "watermark": mv.tags.get(registry.TAG_WATERMARK, ""),
+        "holdout_batches": ", ".join(decision.holdout_batches),
+        "holdout_rows": len(holdout),
+        "champion_label": f"champion v{champion.version}" if champion else "champion (none)",
+        "metrics": [
+            {
+                "name": k,
+                "primary": k == project.gate.metric,
+                "challenger": _num(v),
+                "champion": _num(champion.metrics.get(k)) if champion else "",
+            }
+            for k, v in challenger.metrics.items()
+        ],
+        "plots": plots,
+        "importance": rows,
+        "importance_png": importance_plot(rows),
+        "sensitive": project.schema.sensitive.name,
+        "fairness_metric": project.gate.fairness.metric.value,
+        "fairness": [
+            {
+                "group": g["group"],
+                "rows": g["rows"],
+                "value": _num(g["value"]),
+                "champion": _num(champ_groups.get(g["group"])),
+            }
+            for g in challenger.fairness.by_group
+        ],
+        "fairness_gap": _num(challenger.fairness.gap),
+        "champion_gap": _num(champion.fairness.gap) if champion else "",
+        "behaviour": challenger.behaviour,
+        "checks": decision.checks,
+    }
+
+
+def render(values: dict[str, Any]) -> str:
+    from jinja2 import Environment
+
+    return Environment(autoescape=True).from_string(TEMPLATE).render(**values)
+
+
+def publish_model_card(
+    ws: Workspace, client: MlflowClient, mv: ModelVersion, decision: GateDecision, context: dict[str, Any]
+) -> str:
+    """Render the card, save it under ``reports/model_cards/v<version>.html`` and log it on the version's run."""
+    run = client.get_run(mv.run_id) if mv.run_id else None
+    html = render(card_context(ws, mv, run, decision, context))
+    url = ws.store.write_text("reports", "model_cards", f"v{decision.version}.html", text=html)
+    if mv.run_id:
+        folder, filename = registry.ARTIFACT_MODEL_CARD.rsplit("/", 1)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / filename
+            path.write_text(html, encoding="utf-8")
+            client.log_artifact(mv.run_id, str(path), artifact_path=folder)
+    return url

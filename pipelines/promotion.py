@@ -1,0 +1,416 @@
+"""The gate and the champion alias: promote only a better, fair, well-behaved challenger; roll back in one call.
+
+The gate scores challenger and champion on the same out-of-time holdout (the newest validated batches) in the
+same call: primary metric against an absolute floor and the champion plus a minimum improvement, the fairness
+gap across the sensitive attribute, and the behavioural tests in project.yaml. Every number, the decision and
+a sentence a person reads are written as tags on the version; a failing challenger stays registered with them.
+
+MLflow has no compare-and-set on aliases, so moving the champion is made safe by three rules:
+1. promotions and rollbacks of a project are serialised by a file lock (``MLOPS_HOME/locks``);
+2. just before the alias moves, the champion is re-read; if it is not the one the gate compared against
+   (another machine promoted meanwhile), the promotion aborts and says so;
+3. ``previous`` is set before ``champion``, so at no moment is there no champion.
+A version tagged rolled back is never promoted again by automation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from projects import registry
+from projects.contract import Gate, Project
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+    from pipelines.evaluation import BehaviourResult, FairnessResult
+    from projects.workspace import Workspace
+
+LOCK_TIMEOUT_S = 600.0
+PROMOTED, REJECTED, ABORTED, UNCHANGED, ROLLED_BACK = "promoted", "rejected", "aborted", "unchanged", "rolled_back"
+
+
+class PromotionError(RuntimeError):
+    """Promotion or rollback cannot proceed (no such version, nothing to roll back to, lock held too long)."""
+
+
+# --------------------------------------------------------------------------------------------- pure gate
+@dataclass(frozen=True)
+class Scorecard:
+    """One model scored on the holdout: what the gate compares and what the model card shows."""
+
+    version: str
+    metrics: dict[str, float]
+    fairness: FairnessResult
+    behaviour: list[BehaviourResult]
+    y_true: np.ndarray
+    scores: np.ndarray
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class GateDecision:
+    project: str
+    version: str
+    decision: str  # promoted | rejected | aborted | unchanged
+    reason: str
+    checks: list[Check] = field(default_factory=list)
+    numbers: dict[str, float] = field(default_factory=dict)
+    champion_before: str | None = None
+    champion_after: str | None = None
+    holdout_batches: list[str] = field(default_factory=list)
+    model_card_url: str | None = None
+
+    @property
+    def promoted(self) -> bool:
+        return self.decision == PROMOTED
+
+
+def scorecard(project: Project, model: Any, holdout: pd.DataFrame, version: str, behaviour: bool = True) -> Scorecard:
+    """Score ``model`` on ``holdout``: all metrics, the fairness gap and (for the challenger) behaviour."""
+    from pipelines.evaluation import all_metrics, fairness, run_behaviour
+    from pipelines.features import encode_target, model_scores
+
+    schema = project.schema
+    y_true = encode_target(project, holdout[schema.target.name])
+    scores = model_scores(model, holdout[schema.model_inputs], project.task)
+    return Scorecard(
+        version=version,
+        metrics=all_metrics(project.task, y_true, scores),
+        fairness=fairness(project.gate.fairness.metric, y_true, scores, holdout[schema.sensitive.name]),
+        behaviour=run_behaviour(project, model, holdout, y_true) if behaviour else [],
+        y_true=y_true,
+        scores=scores,
+    )
+
+
+def _better_or_equal(gate: Gate, value: float, bound: float) -> bool:
+    return value >= bound if gate.higher_is_better else value <= bound
+
+
+def _op(gate: Gate, passed: bool) -> str:
+    """The comparison a person reads: which side of the bound the value landed on."""
+    if gate.higher_is_better:
+        return ">=" if passed else "<"
+    return "<=" if passed else ">"
+
+
+def gate_checks(gate: Gate, challenger: Scorecard, champion: Scorecard | None) -> list[Check]:
+    """Every check the gate makes, in the order a person reads them."""
+    name = gate.metric
+    value = challenger.metrics.get(name, math.nan)
+    passed = not math.isnan(value) and _better_or_equal(gate, value, gate.floor)
+    checks = [Check("floor", passed, f"{name} {value:.4f} {_op(gate, passed)} floor {gate.floor}")]
+    if champion is not None:
+        incumbent = champion.metrics.get(name, math.nan)
+        sign = "+" if gate.higher_is_better else "-"
+        bound = incumbent + gate.min_improvement if gate.higher_is_better else incumbent - gate.min_improvement
+        passed = math.isnan(incumbent) or (not math.isnan(value) and _better_or_equal(gate, value, bound))
+        detail = (
+            f"{name} {value:.4f} {_op(gate, passed)} champion v{champion.version} {incumbent:.4f} "
+            f"{sign} min_improvement {gate.min_improvement} (same holdout)"
+        )
+        checks.append(Check("improvement", passed, detail))
+    fair = challenger.fairness
+    passed = fair.gap <= gate.fairness.max_gap
+    detail = f"{fair.metric.value} {fair.gap:.4f} {'<=' if passed else '>'} max_gap {gate.fairness.max_gap}"
+    checks.append(Check("fairness", passed, detail + (f" ({fair.note})" if fair.note else "")))
+    checks += [Check(f"behaviour: {b.name}", b.passed, b.detail) for b in challenger.behaviour]
+    return checks
+
+
+def summarise(checks: list[Check]) -> tuple[bool, str]:
+    """(passed, reason): the reason lists every failed check, or the numbers that let it through."""
+    failed = [c for c in checks if not c.passed]
+    if failed:
+        return False, "rejected: " + "; ".join(f"{c.name}: {c.detail}" for c in failed)
+    shown = [c.detail for c in checks if c.name in {"floor", "improvement", "fairness", "champion comparison"}]
+    behaviour = sum(c.name.startswith("behaviour") for c in checks)
+    return True, "promoted: " + "; ".join([*shown, f"{behaviour}/{behaviour} behaviour test(s) passed"])
+
+
+def gate_numbers(gate: Gate, challenger: Scorecard, champion: Scorecard | None, rows: int) -> dict[str, float]:
+    """Every number the gate used, keyed as they are tagged (after ``TAG_GATE_PREFIX``)."""
+    numbers: dict[str, float] = {f"challenger.{k}": v for k, v in challenger.metrics.items()}
+    if champion is not None:
+        numbers |= {f"champion.{k}": v for k, v in champion.metrics.items()}
+        numbers["champion.version"] = float(champion.version)
+        numbers["champion.fairness_gap"] = champion.fairness.gap
+    numbers |= {
+        "floor": gate.floor,
+        "min_improvement": gate.min_improvement,
+        "fairness_gap": challenger.fairness.gap,
+        "fairness_max_gap": gate.fairness.max_gap,
+        "holdout_rows": float(rows),
+    }
+    for index, result in enumerate(challenger.behaviour):
+        numbers[f"behaviour.{index}.value"] = result.value
+        numbers[f"behaviour.{index}.passed"] = float(result.passed)
+    return numbers
+
+
+# --------------------------------------------------------------------------------------------- registry I/O
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _lock(ws: Workspace) -> Any:
+    from filelock import FileLock
+
+    return FileLock(str(ws.lock_path("promotion")), timeout=LOCK_TIMEOUT_S)
+
+
+def alias_version(client: MlflowClient, project: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(registry.model_name(project), alias).version)
+    except MlflowException as exc:
+        if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}:
+            return None
+        raise
+
+
+def get_version(client: MlflowClient, project: str, version: str | None) -> ModelVersion:
+    """The requested version, or the newest one; errors name the model and the version."""
+    from mlflow.exceptions import MlflowException
+
+    name = registry.model_name(project)
+    if version is None:
+        versions = client.search_model_versions(f"name = '{name}'")
+        if not versions:
+            raise PromotionError(
+                f"model {name!r} has no registered version; run `mlops train --project {project}` first"
+            )
+        return max(versions, key=lambda v: int(v.version))
+    try:
+        return client.get_model_version(name, str(version))
+    except MlflowException:
+        raise PromotionError(
+            f"model {name!r} has no version {version!r}; see `mlops models --project {project}`"
+        ) from None
+
+
+def load_version(project: str, version: str) -> Any:
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(f"models:/{registry.model_name(project)}/{version}")
+
+
+def move_champion(client: MlflowClient, project: str, version: str, expected: str | None) -> tuple[str, str]:
+    """Re-read the champion, abort if it moved since the gate read it, else previous <- old, champion <- new."""
+    name = registry.model_name(project)
+    current = alias_version(client, project, registry.CHAMPION)
+    if current != expected:
+        was = f"v{expected}" if expected else "none"
+        return ABORTED, (
+            f"aborted: the champion changed from {was} to v{current} while the gate ran; "
+            f"run `mlops promote --project {project} --version {version}` again to compare against it"
+        )
+    if expected is not None:
+        client.set_registered_model_alias(name, registry.PREVIOUS, expected)
+        client.set_model_version_tag(name, version, registry.TAG_REPLACED, expected)
+    client.set_registered_model_alias(name, registry.CHAMPION, version)
+    return PROMOTED, ""
+
+
+def _write_decision(client: MlflowClient, project: str, decision: GateDecision) -> None:
+    name = registry.model_name(project)
+    tags = {f"{registry.TAG_GATE_PREFIX}{k}": _fmt(v) for k, v in decision.numbers.items()}
+    tags[f"{registry.TAG_GATE_PREFIX}holdout_batches"] = ",".join(decision.holdout_batches)
+    tags[registry.TAG_DECISION] = decision.decision
+    tags[registry.TAG_REASON] = decision.reason[:4900]
+    if decision.promoted:
+        tags[registry.TAG_PROMOTED_AT] = _now()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, decision.version, key, value)
+
+
+def _fmt(value: float) -> str:
+    return "nan" if math.isnan(value) else f"{value:.6g}"
+
+
+# --------------------------------------------------------------------------------------------- the gate
+def _refusal(client: MlflowClient, ws: Workspace, mv: ModelVersion) -> GateDecision | None:
+    """Versions the gate must not even score: rolled back ones, and the current champion itself."""
+    version = str(mv.version)
+    champion = alias_version(client, ws.name, registry.CHAMPION)
+    if mv.tags.get(registry.TAG_ROLLED_BACK) == "true":
+        reason = (
+            f"rejected: v{version} was rolled back at {mv.tags.get(registry.TAG_ROLLED_BACK_AT, '?')}; "
+            "a rolled-back version is never promoted again"
+        )
+        return GateDecision(ws.name, version, REJECTED, reason, champion_before=champion, champion_after=champion)
+    if champion == version:
+        reason = f"v{version} is already the champion"
+        return GateDecision(ws.name, version, UNCHANGED, reason, champion_before=champion, champion_after=champion)
+    return None
+
+
+def _overlap_check(project: Project, mv: ModelVersion, holdout: pd.DataFrame) -> Check:
+    """The holdout must be out of time for the challenger: its first event after the training watermark."""
+    import pandas as pd
+
+    first = holdout[project.schema.timestamp.name].min()
+    mark = mv.tags.get(registry.TAG_WATERMARK)
+    passed = mark is None or pd.Timestamp(mark) < first
+    relation = "after" if passed else "not after"
+    detail = f"holdout starts {first.isoformat()}, {relation} the training watermark {mark}"
+    return Check("out-of-time holdout", passed, detail)
+
+
+def _score_champion(ws: Workspace, champion: str | None, holdout: pd.DataFrame) -> tuple[Scorecard | None, str]:
+    """The champion's scorecard on the same holdout; if it cannot score (new contract), say why."""
+    if champion is None:
+        return None, ""
+    try:
+        return scorecard(ws.project, load_version(ws.name, champion), holdout, champion, behaviour=False), ""
+    except (KeyError, ValueError) as exc:
+        return None, f"champion v{champion} cannot score this holdout under the current contract ({exc})"
+
+
+def evaluate(ws: Workspace, client: MlflowClient, mv: ModelVersion) -> tuple[GateDecision, dict[str, Any]]:
+    """Score challenger and champion on the current holdout; returns the decision and what the card needs."""
+    from pipelines.training import load_holdout
+
+    version = str(mv.version)
+    champion = alias_version(client, ws.name, registry.CHAMPION)
+    holdout, batches = load_holdout(ws)
+    model = load_version(ws.name, version)
+    challenger = scorecard(ws.project, model, holdout, version)
+    incumbent, note = _score_champion(ws, champion, holdout)
+    checks = [_overlap_check(ws.project, mv, holdout), *gate_checks(ws.project.gate, challenger, incumbent)]
+    if note:
+        checks.append(Check("champion comparison", True, note))
+    passed, reason = summarise(checks)
+    decision = GateDecision(
+        project=ws.name,
+        version=version,
+        decision=PROMOTED if passed else REJECTED,
+        reason=reason,
+        checks=checks,
+        numbers=gate_numbers(ws.project.gate, challenger, incumbent, len(holdout)),
+        champion_before=champion,
+        champion_after=champion,
+        holdout_batches=batches,
+    )
+    return decision, {"model": model, "challenger": challenger, "champion": incumbent, "holdout": holdout}
+
+
+def promote_if_better(ws: Workspace, version: str | None = None, model_card: bool = True) -> GateDecision:
+    """Run the gate for ``version`` (default: the newest) and move the champion alias if it passes."""
+    from pipelines import tracking
+
+    client = tracking.configure(ws.settings)
+    mv = get_version(client, ws.name, version)
+    refused = _refusal(client, ws, mv)
+    if refused is not None:
+        return refused
+    with _lock(ws):
+        decision, context = evaluate(ws, client, mv)
+        if decision.promoted:
+            outcome, abort_reason = move_champion(client, ws.name, decision.version, decision.champion_before)
+            if outcome == ABORTED:
+                decision.decision, decision.reason = ABORTED, abort_reason
+            decision.champion_after = alias_version(client, ws.name, registry.CHAMPION)
+        _write_decision(client, ws.name, decision)
+    if model_card:
+        from pipelines.model_card import publish_model_card
+
+        decision.model_card_url = publish_model_card(ws, client, mv, decision, context)
+    return decision
+
+
+# --------------------------------------------------------------------------------------------- rollback
+@dataclass(frozen=True)
+class RollbackResult:
+    project: str
+    rolled_back: str
+    restored: str
+    previous_now: str | None
+    reason: str
+
+
+def rollback(ws: Workspace) -> RollbackResult:
+    """champion <- previous, recorded; the demoted version is tagged so automation never promotes it again."""
+    from pipelines import tracking
+
+    client = tracking.configure(ws.settings)
+    name = registry.model_name(ws.name)
+    with _lock(ws):
+        champion = alias_version(client, ws.name, registry.CHAMPION)
+        previous = alias_version(client, ws.name, registry.PREVIOUS)
+        if champion is None:
+            raise PromotionError(f"model {name!r} has no champion; nothing to roll back")
+        if previous is None or previous == champion:
+            raise PromotionError(f"model {name!r}: champion v{champion} has no previous champion to roll back to")
+        when = _now()
+        reason = f"rolled back at {when}: champion v{champion} replaced by the previous champion v{previous}"
+        for key, value in {
+            registry.TAG_ROLLED_BACK: "true",
+            registry.TAG_ROLLED_BACK_AT: when,
+            registry.TAG_DECISION: ROLLED_BACK,
+            registry.TAG_REASON: reason,
+        }.items():
+            client.set_model_version_tag(name, champion, key, value)
+        client.set_registered_model_alias(name, registry.CHAMPION, previous)
+        client.set_model_version_tag(name, previous, registry.TAG_PROMOTED_AT, when)
+        before = client.get_model_version(name, previous).tags.get(registry.TAG_REPLACED)
+        usable = before if before and before != champion and _not_rolled_back(client, name, before) else None
+        if usable:
+            client.set_registered_model_alias(name, registry.PREVIOUS, usable)
+        else:
+            client.delete_registered_model_alias(name, registry.PREVIOUS)
+        record = {"rolled_back": champion, "restored": previous, "at": when}
+        client.set_registered_model_tag(name, registry.TAG_LAST_ROLLBACK, json.dumps(record))
+    return RollbackResult(ws.name, champion, previous, usable, reason)
+
+
+def _not_rolled_back(client: MlflowClient, name: str, version: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version(name, version).tags.get(registry.TAG_ROLLED_BACK) != "true"
+    except MlflowException:
+        return False
+
+
+# --------------------------------------------------------------------------------------------- listing
+def list_versions(ws: Workspace) -> list[dict[str, Any]]:
+    """Versions newest first with aliases, the gate's primary metric, fairness gap, decision and reason."""
+    from pipelines import tracking
+
+    client = tracking.configure(ws.settings)
+    name = registry.model_name(ws.name)
+    aliases = {registry.CHAMPION: alias_version(client, ws.name, registry.CHAMPION)}
+    aliases[registry.PREVIOUS] = alias_version(client, ws.name, registry.PREVIOUS)
+    metric = ws.project.gate.metric
+    rows = []
+    for mv in sorted(client.search_model_versions(f"name = '{name}'"), key=lambda v: -int(v.version)):
+        tags = mv.tags
+        rows.append(
+            {
+                "version": str(mv.version),
+                "aliases": [a for a, v in aliases.items() if v == str(mv.version)],
+                "trained_at": tags.get(registry.TAG_TRAINED_AT, ""),
+                metric: tags.get(f"{registry.TAG_GATE_PREFIX}challenger.{metric}", ""),
+                "fairness_gap": tags.get(f"{registry.TAG_GATE_PREFIX}fairness_gap", ""),
+                "decision": tags.get(registry.TAG_DECISION, "pending"),
+                "rolled_back": tags.get(registry.TAG_ROLLED_BACK) == "true",
+                "reason": tags.get(registry.TAG_REASON, ""),
+            }
+        )
+    return rows

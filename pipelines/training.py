@@ -1,0 +1,321 @@
+"""Training: the validated window -> a scikit-learn Pipeline -> an MLflow run -> a registered challenger.
+
+The holdout is out of time: the newest ``training.holdout_batches`` validated batches are never trained on, and
+the gate scores challenger and champion on them. Everything a later reader needs is logged with the run:
+params, holdout metrics, the train and holdout datasets (mlflow.data lineage: source URL and digest), the
+signature (derived from the contract, not guessed from a sample), an input example, the contract hash, library
+versions, a reference sample for drift monitoring and the training watermark. Pip requirements are pinned
+explicitly: letting MLflow infer them re-imports the model in a subprocess and costs ~8 s per model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from importlib.metadata import version as installed_version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipelines.datasets import list_validated, read_validated
+from projects import registry
+from projects.contract import FeatureType, Project
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+    from mlflow.models import ModelSignature
+
+    from pipelines.promotion import GateDecision
+    from projects.workspace import Workspace
+
+PINNED_PACKAGES = ("mlflow", "scikit-learn", "numpy", "pandas", "scipy", "cloudpickle")
+INPUT_EXAMPLE_ROWS = 5
+
+
+class TrainingError(RuntimeError):
+    """Training cannot start (too little data, missing columns); the message says what is missing and where."""
+
+
+# --------------------------------------------------------------------------------------------- the window
+@dataclass(frozen=True)
+class Window:
+    """Validated rows split out of time: train on the older batches, hold out the newest."""
+
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    train_batches: list[str]
+    holdout_batches: list[str]
+
+
+def split_batches(project: Project, names: list[str]) -> tuple[list[str], list[str]]:
+    """(train, holdout) batch names from the newest ``window_batches``; the holdout is the newest batches."""
+    training = project.training
+    window = sorted(names)[-training.window_batches :]
+    if len(window) <= training.holdout_batches:
+        raise TrainingError(
+            f"project {project.name!r}: {len(window)} validated batch(es); training needs at least "
+            f"{training.holdout_batches + 1} (training.holdout_batches={training.holdout_batches} newest are held "
+            "out). Land and validate more batches first."
+        )
+    return window[: -training.holdout_batches], window[-training.holdout_batches :]
+
+
+def _check_columns(project: Project, frame: pd.DataFrame, where: str) -> None:
+    schema = project.schema
+    needed = [schema.id.name, schema.timestamp.name, *schema.model_inputs, schema.sensitive.name, schema.target.name]
+    missing = [c for c in dict.fromkeys(needed) if c not in frame.columns]
+    if missing:
+        raise TrainingError(f"{where}: missing column(s) {missing} required by the contract of {project.name!r}")
+
+
+def load_window(ws: Workspace) -> Window:
+    """Read the validated window the project declares; errors name the store URL and what is short."""
+    names = list_validated(ws.store)
+    train_names, holdout_names = split_batches(ws.project, names)
+    train = read_validated(ws.store, train_names)
+    holdout = read_validated(ws.store, holdout_names)
+    where = ws.store.url("validated")
+    _check_columns(ws.project, train, where)
+    _check_columns(ws.project, holdout, where)
+    if len(train) < ws.project.training.min_rows:
+        raise TrainingError(
+            f"{where}: {len(train)} training row(s) in {len(train_names)} batch(es); "
+            f"training.min_rows is {ws.project.training.min_rows}"
+        )
+    if holdout.empty:
+        raise TrainingError(f"{where}: the holdout batches {holdout_names} hold no rows")
+    return Window(train=train, holdout=holdout, train_batches=train_names, holdout_batches=holdout_names)
+
+
+def load_holdout(ws: Workspace) -> tuple[pd.DataFrame, list[str]]:
+    """The gate's holdout: the newest validated batches (the same ones training held out)."""
+    _, holdout_names = split_batches(ws.project, list_validated(ws.store))
+    holdout = read_validated(ws.store, holdout_names)
+    _check_columns(ws.project, holdout, ws.store.url("validated"))
+    return holdout, holdout_names
+
+
+def watermark(project: Project, frame: pd.DataFrame) -> str:
+    """The newest event time trained on (ISO, UTC): retraining needs labelled data past it."""
+    return str(frame[project.schema.timestamp.name].max().isoformat())
+
+
+def reference_sample(project: Project, frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """At most ``training.reference_rows`` training rows: monitoring's drift reference."""
+    schema = project.schema
+    columns = dict.fromkeys(
+        [schema.id.name, schema.timestamp.name, *schema.model_inputs, schema.sensitive.name, schema.target.name]
+    )
+    rows = min(project.training.reference_rows, len(frame))
+    return frame[list(columns)].sample(n=rows, random_state=seed).sort_values(schema.timestamp.name)
+
+
+# --------------------------------------------------------------------------------------------- fitting
+@dataclass(frozen=True)
+class FitResult:
+    model: Any
+    fit_seconds: float
+    holdout_metrics: dict[str, float]
+
+
+def fit(project: Project, window: Window) -> FitResult:
+    """Build the pipeline from the contract, fit it on the training rows, score it on the holdout."""
+    from pipelines.evaluation import all_metrics
+    from pipelines.features import build_pipeline, encode_target, model_scores
+
+    model = build_pipeline(project)
+    inputs = project.schema.model_inputs
+    target = project.schema.target.name
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        model.fit(window.train[inputs], encode_target(project, window.train[target]))
+    fit_seconds = time.perf_counter() - started
+    scores = model_scores(model, window.holdout[inputs], project.task)
+    metrics = all_metrics(project.task, encode_target(project, window.holdout[target]), scores)
+    return FitResult(model=model, fit_seconds=fit_seconds, holdout_metrics=metrics)
+
+
+# --------------------------------------------------------------------------------------------- logging
+def library_versions() -> dict[str, str]:
+    """Versions the model was trained with; serving checks them before it swaps a model in."""
+    return {"python": platform.python_version(), **{p: installed_version(p) for p in PINNED_PACKAGES}}
+
+
+def pip_requirements() -> list[str]:
+    return [f"{p}=={installed_version(p)}" for p in PINNED_PACKAGES]
+
+
+def contract_signature(project: Project, model: Any, example: pd.DataFrame) -> ModelSignature:
+    """Inputs from the contract (nullable features optional); outputs inferred from a prediction."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, Schema
+
+    kinds = {FeatureType.numeric: "double", FeatureType.categorical: "string", FeatureType.boolean: "boolean"}
+    schema = project.schema
+    specs: list[Any] = [ColSpec(kinds[f.type], f.name, required=not f.nullable) for f in schema.features]
+    if schema.sensitive.model_input:
+        specs.append(ColSpec("string", schema.sensitive.name))
+    outputs = infer_signature(example, model.predict(example)).outputs
+    return ModelSignature(inputs=Schema(specs), outputs=outputs)
+
+
+def _params(project: Project, window: Window) -> dict[str, Any]:
+    spec = project.model
+    return {
+        "task": project.task.value,
+        "estimator": spec.estimator,
+        **{f"model.params.{k}": v for k, v in sorted(spec.params.items())},
+        "numeric_impute": spec.numeric_impute,
+        "scale": spec.scale,
+        "categorical_impute": spec.categorical_impute,
+        "window_batches": project.training.window_batches,
+        "holdout_batches": project.training.holdout_batches,
+        "train_batches_used": len(window.train_batches),
+        "train_first_batch": window.train_batches[0],
+        "train_last_batch": window.train_batches[-1],
+        "holdout_batch_names": ",".join(window.holdout_batches),
+        "train_rows": len(window.train),
+        "holdout_rows": len(window.holdout),
+        "contract_hash": project.contract_hash(),
+    }
+
+
+def _log_datasets(ws: Workspace, window: Window) -> None:
+    """mlflow.data lineage: what was trained on and what was held out, with source URL and digest."""
+    import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
+
+    source = ws.store.url("validated")
+    target = ws.project.schema.target.name
+    for frame, context in ((window.train, "training"), (window.holdout, "holdout")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)  # "source can be interpreted in multiple ways"
+            dataset = from_pandas(
+                frame.drop(columns=["_batch"], errors="ignore"),
+                source=source,
+                name=f"{ws.name}-{context}",
+                targets=target,
+            )
+        mlflow.log_input(dataset, context=context)
+
+
+def _log_reference(project: Project, frame: pd.DataFrame) -> None:
+    import mlflow
+
+    folder, filename = registry.ARTIFACT_REFERENCE.rsplit("/", 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / filename
+        reference_sample(project, frame).to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path=folder)
+
+
+def _log_model(project: Project, model: Any, window: Window) -> Any:
+    """log_model with the pipeline's own code pickled by value, so loading needs no import of this repository."""
+    import cloudpickle
+    import mlflow.sklearn
+
+    import pipelines.features
+
+    inputs = window.train[project.schema.model_inputs]
+    complete = inputs.dropna()
+    example = (complete if len(complete) >= INPUT_EXAMPLE_ROWS else inputs).head(INPUT_EXAMPLE_ROWS)
+    cloudpickle.register_pickle_by_value(pipelines.features)
+    try:
+        return mlflow.sklearn.log_model(
+            model,
+            name=registry.ARTIFACT_MODEL,
+            signature=contract_signature(project, model, example),
+            input_example=example,
+            pip_requirements=pip_requirements(),
+            serialization_format="cloudpickle",
+        )
+    finally:
+        cloudpickle.unregister_pickle_by_value(pipelines.features)
+
+
+def register_version(client: MlflowClient, project: Project, model_info: Any, run_id: str, tags: dict[str, str]) -> str:
+    """Create the registered model if needed (two jobs may race) and a new version carrying its tags."""
+    from mlflow.exceptions import MlflowException
+
+    name = registry.model_name(project.name)
+    try:
+        client.create_registered_model(name, description=project.description or None)
+    except MlflowException as exc:
+        if exc.error_code not in {"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"}:
+            raise
+    created = client.create_model_version(
+        name, source=model_info.model_uri, run_id=run_id, tags=tags, model_id=model_info.model_id
+    )
+    return str(created.version)
+
+
+# --------------------------------------------------------------------------------------------- train
+@dataclass
+class TrainResult:
+    project: str
+    version: str
+    run_id: str
+    holdout_metrics: dict[str, float]
+    fit_seconds: float
+    tracking_seconds: float
+    watermark: str
+    train_batches: list[str]
+    holdout_batches: list[str]
+    decision: GateDecision | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def version_tags(project: Project, window: Window) -> dict[str, str]:
+    return {
+        registry.TAG_CONTRACT_HASH: project.contract_hash(),
+        registry.TAG_LIBRARIES: json.dumps(library_versions(), sort_keys=True),
+        registry.TAG_WATERMARK: watermark(project, window.train),
+        registry.TAG_TRAINED_AT: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def train(ws: Workspace, promote: bool = True) -> TrainResult:
+    """Train a challenger on the validated window, log and register it, then (by default) run the gate."""
+    import mlflow
+
+    from pipelines import tracking
+
+    client = tracking.configure(ws.settings)  # fails fast, before any work, when MLflow is unreachable
+    window = load_window(ws)
+    fitted = fit(ws.project, window)
+    started = time.perf_counter()
+    experiment_id = tracking.ensure_experiment(client, ws.settings, ws.name)
+    tags = version_tags(ws.project, window)
+    run_name = f"train-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        mlflow.set_tags({**tags, "mlops.project": ws.name})
+        mlflow.log_params(_params(ws.project, window))
+        mlflow.log_metrics({f"holdout_{k}": v for k, v in fitted.holdout_metrics.items()})
+        mlflow.log_metric("fit_seconds", fitted.fit_seconds)
+        _log_datasets(ws, window)
+        _log_reference(ws.project, window.train)
+        model_info = _log_model(ws.project, fitted.model, window)
+    version = register_version(client, ws.project, model_info, run.info.run_id, tags)
+    result = TrainResult(
+        project=ws.name,
+        version=version,
+        run_id=run.info.run_id,
+        holdout_metrics=fitted.holdout_metrics,
+        fit_seconds=fitted.fit_seconds,
+        tracking_seconds=time.perf_counter() - started,
+        watermark=tags[registry.TAG_WATERMARK],
+        train_batches=window.train_batches,
+        holdout_batches=window.holdout_batches,
+    )
+    if promote:
+        from pipelines.promotion import promote_if_better
+
+        result.decision = promote_if_better(ws, version)
+    return result
+
