@@ -274,8 +274,12 @@ class Serving(Frozen):
 
 
 class Trigger(Frozen):
-    kind: Literal["local", "kubernetes"] = "local"
-    cronjob: str = Field(default="retrain", description="Suspended CronJob cloned by the kubernetes trigger.")
+    """Where retraining runs when drift is confirmed. ``local``: in-process, deduplicated by a file lock.
+
+    A ``kubernetes`` kind (a Job cloned from a suspended CronJob) arrives with the cluster manifests in k8s/.
+    """
+
+    kind: Literal["local"] = "local"
 
 
 # --------------------------------------------------------------------------------------------- the project

@@ -1,0 +1,218 @@
+"""The retrain trigger: turn a drift decision into (at most) one retraining, and record why either way.
+
+The decision is a pure function of facts read from the registry and the validated store (``decide``); where
+the retraining runs is a small interface chosen by ``trigger.kind`` in project.yaml (``local``: in-process,
+deduplicated by a file lock; a ``kubernetes`` kind that clones a Job from a suspended CronJob slots in beside it
+with the cluster work). State lives in MLflow tags on the registered model, never in the process, because
+monitoring runs as stateless CronJob pods in the cluster:
+
+- ``mlops.last_retrain_at``: start of the last retraining, for the cooldown;
+- ``mlops.last_trigger``: the last decision as JSON (action, reason, numbers).
+
+Retraining needs labelled data the champion has not seen: validated rows with event time after the champion's
+training watermark (``mlops.watermark`` on its version). Drift without such rows is recorded as
+"drift, but no new labels: waiting", which the monitor's summary surfaces as an alert.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from projects import registry
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from projects.workspace import Workspace
+
+RETRAIN = "retrain"
+NO_DRIFT = "no_drift"
+INSUFFICIENT = "insufficient_data"
+COOLDOWN = "cooldown"
+WAITING = "waiting_for_labels"
+BUSY = "already_running"
+
+
+@dataclass(frozen=True)
+class TriggerFacts:
+    """What the decision depends on, read once so the decision itself is pure and testable."""
+
+    drift_detected: bool | None
+    champion_version: str | None
+    watermark: dt.datetime | None
+    newest_labelled: dt.datetime | None
+    new_labelled_rows: int
+    last_retrain_at: dt.datetime | None
+    now: dt.datetime
+    cooldown: dt.timedelta
+
+
+@dataclass
+class TriggerDecision:
+    action: str  # retrain | no_drift | insufficient_data | cooldown | waiting_for_labels | already_running
+    reason: str
+    facts: dict[str, Any] = field(default_factory=dict)
+    outcome: dict[str, Any] = field(default_factory=dict)  # filled when a retraining ran
+
+    @property
+    def triggered(self) -> bool:
+        return self.action == RETRAIN
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"triggered": self.triggered, **asdict(self)}
+
+
+def decide(facts: TriggerFacts) -> TriggerDecision:
+    """Retrain only on drift, outside the cooldown, with labelled data newer than the champion's watermark."""
+    described = {k: (v.isoformat() if isinstance(v, dt.datetime) else str(v)) for k, v in asdict(facts).items()}
+    if facts.drift_detected is None:
+        return TriggerDecision(INSUFFICIENT, "insufficient data in the window: no decision", described)
+    if not facts.drift_detected:
+        return TriggerDecision(NO_DRIFT, "no dataset drift: nothing to do", described)
+    if facts.last_retrain_at and facts.now - facts.last_retrain_at < facts.cooldown:
+        until = facts.last_retrain_at + facts.cooldown
+        return TriggerDecision(
+            COOLDOWN,
+            f"drift, but the last retraining started at {facts.last_retrain_at:%Y-%m-%d %H:%M:%S} UTC; "
+            f"cooldown until {until:%H:%M:%S} UTC",
+            described,
+        )
+    if facts.new_labelled_rows == 0:
+        mark = f"{facts.watermark:%Y-%m-%d %H:%M:%S}" if facts.watermark else "(none)"
+        return TriggerDecision(
+            WAITING, f"drift, but no new labels: waiting (no validated rows after the watermark {mark})", described
+        )
+    return TriggerDecision(
+        RETRAIN,
+        f"drift detected and {facts.new_labelled_rows} labelled rows newer than the champion's watermark",
+        described,
+    )
+
+
+# --------------------------------------------------------------------------------------------- facts
+def _parse(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    parsed = dt.datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def labelled_after(ws: Workspace, watermark: dt.datetime | None) -> tuple[int, dt.datetime | None]:
+    """Validated rows with a target and an event time after ``watermark``; reads only two columns per batch."""
+    from pipelines.datasets import list_validated
+
+    schema = ws.project.schema
+    count, newest = 0, None
+    for name in list_validated(ws.store):
+        frame = ws.store.read_parquet("validated", name)[[schema.timestamp.name, schema.target.name]]
+        times = frame.loc[frame[schema.target.name].notna(), schema.timestamp.name]
+        fresh = times[times > watermark] if watermark is not None else times
+        count += len(fresh)
+        if len(fresh):
+            top = fresh.max().to_pydatetime()
+            newest = top if newest is None or top > newest else newest
+    return count, newest
+
+
+def gather_facts(
+    ws: Workspace, client: MlflowClient, drift_detected: bool | None, now: dt.datetime | None = None
+) -> TriggerFacts:
+    name = registry.model_name(ws.name)
+    champion = registry.champion_version(client, ws.name)
+    watermark = None
+    if champion is not None:
+        watermark = _parse(client.get_model_version(name, champion).tags.get(registry.TAG_WATERMARK))
+    count, newest = labelled_after(ws, watermark) if drift_detected else (0, None)
+    model = client.get_registered_model(name) if champion is not None else None
+    last = _parse(model.tags.get(registry.TAG_LAST_RETRAIN_AT)) if model else None
+    return TriggerFacts(
+        drift_detected=drift_detected,
+        champion_version=champion,
+        watermark=watermark,
+        newest_labelled=newest,
+        new_labelled_rows=count,
+        last_retrain_at=last,
+        now=now or dt.datetime.now(dt.UTC),
+        cooldown=dt.timedelta(minutes=ws.project.drift.cooldown_minutes),
+    )
+
+
+# --------------------------------------------------------------------------------------------- kinds
+class RetrainTrigger(Protocol):
+    """Where a retraining runs. ``fire`` returns what happened; it must never start two for one decision."""
+
+    kind: ClassVar[str]
+
+    def fire(self, ws: Workspace, client: MlflowClient, decision: TriggerDecision) -> TriggerDecision: ...
+
+
+class LocalTrigger:
+    """In-process retraining: validate -> train -> gate -> promote, one at a time per project (file lock)."""
+
+    kind: ClassVar[str] = "local"
+
+    def fire(self, ws: Workspace, client: MlflowClient, decision: TriggerDecision) -> TriggerDecision:
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(ws.lock_path("retrain")))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return TriggerDecision(BUSY, "a retraining for this project is already running", decision.facts)
+        try:
+            # Re-read under the lock: a concurrent monitor may have retrained while we waited to decide.
+            fresh = gather_facts(ws, client, drift_detected=True)
+            if fresh.last_retrain_at and fresh.now - fresh.last_retrain_at < fresh.cooldown:
+                return decide(fresh)
+            stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            client.set_registered_model_tag(registry.model_name(ws.name), registry.TAG_LAST_RETRAIN_AT, stamp)
+            decision.outcome = retrain(ws)
+            return decision
+        finally:
+            lock.release()
+
+
+TRIGGERS: dict[str, type[RetrainTrigger]] = {LocalTrigger.kind: LocalTrigger}
+
+
+def make_trigger(kind: str) -> RetrainTrigger:
+    try:
+        return TRIGGERS[kind]()
+    except KeyError:
+        raise ValueError(f"trigger.kind {kind!r}: expected one of {', '.join(TRIGGERS)}") from None
+
+
+def retrain(ws: Workspace) -> dict[str, Any]:
+    """The same path as a first training: new landing batches through the data gate, then train and gate."""
+    from pipelines.training import train
+    from pipelines.validate import validate_landing
+
+    validation = validate_landing(ws)
+    result = train(ws, promote=True)
+    decision = result.decision
+    return {
+        "validated_batches": [b.batch for b in validation.results if b.status == "validated"],
+        "quarantined_batches": [b.batch for b in validation.results if b.status == "quarantined"],
+        "version": result.version,
+        "decision": decision.decision if decision else None,
+        "reason": decision.reason if decision else None,
+        "champion_after": decision.champion_after if decision else None,
+    }
+
+
+def act_on_drift(ws: Workspace, drift_detected: bool | None, now: dt.datetime | None = None) -> TriggerDecision:
+    """Decide, fire if warranted, and record the decision on the registered model (jobs are stateless)."""
+    from pipelines import tracking
+
+    client = tracking.configure(ws.settings)
+    decision = decide(gather_facts(ws, client, drift_detected, now))
+    if decision.triggered:
+        decision = make_trigger(ws.project.trigger.kind).fire(ws, client, decision)
+    if decision.facts.get("champion_version") not in {None, "None"}:
+        client.set_registered_model_tag(
+            registry.model_name(ws.name), registry.TAG_LAST_TRIGGER, json.dumps(decision.to_dict(), default=str)
+        )
+    return decision
