@@ -5,6 +5,9 @@
   usage); the label mechanism is unchanged.
 - ``concept_drift``: customers look the same but the reasons they churn change (support calls and price
   sensitivity matter much more, long tenure protects less).
+- ``market_shift``: both at once, the story `make run` tells: prices rise and the customer mix moves (feature
+  drift a monitor can see) while customers become far more price- and service-sensitive (the old model's
+  reasons go stale, so a retrained model wins on the new data).
 - ``breakage``: the seed's four data-quality problems at once: inconsistent formats (casing, whitespace,
   data usage written with units), missing values beyond the declared share, impossible outliers, duplicate rows.
 
@@ -69,7 +72,7 @@ def _logit(frame: pd.DataFrame, concept: bool) -> np.ndarray:
 class ChurnGenerator:
     """Seeded generator of daily churn batches (see the module docstring for the scenarios)."""
 
-    scenarios: ClassVar[tuple[str, ...]] = ("baseline", "covariate_drift", "concept_drift", "breakage")
+    scenarios: ClassVar[tuple[str, ...]] = ("baseline", "covariate_drift", "concept_drift", "market_shift", "breakage")
 
     def __init__(self, project: Project, seed: int) -> None:
         self.project = project
@@ -83,8 +86,8 @@ class ChurnGenerator:
         if scenario not in self.scenarios:
             raise ValueError(f"unknown scenario {scenario!r}; expected one of {self.scenarios}")
         rng = self._rng(date, scenario)
-        frame = self._customers(rng, date, rows, drifted=scenario == "covariate_drift")
-        probability = 1 / (1 + np.exp(-_logit(frame, concept=scenario == "concept_drift")))
+        frame = self._customers(rng, date, rows, drifted=scenario in {"covariate_drift", "market_shift"})
+        probability = 1 / (1 + np.exp(-_logit(frame, concept=scenario in {"concept_drift", "market_shift"})))
         frame["churned"] = rng.random(rows) < probability
         if scenario == "breakage":
             frame = self._break(frame, rng)
