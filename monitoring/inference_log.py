@@ -1,0 +1,388 @@
+"""The inference log: the ONE place its format is defined. Serving writes it, monitoring reads it.
+
+Every scored record becomes one row of an immutable Parquet part file under the data root::
+
+    <root>/<project>/inference/date=YYYY-MM-DD/<host>-<pid>-<seq>.parquet
+
+Columns, in this order (types as ``pipelines.datasets.coerce_types`` gives them):
+
+- the contract's id column, by its name (string),
+- every model input column and the sensitive column, by their names (float64 for numeric, pandas "boolean"
+  for boolean, string for categorical and the sensitive attribute),
+- ``prediction`` (float64: 1.0/0.0 for the positive class in classification, the value in regression),
+- ``probability`` (float64: probability of the positive class; NaN for regression or a model without one),
+- ``model_version`` (string) and ``served_at`` (datetime64[ns, UTC]).
+
+Object stores cannot append, so nothing appends: rows are buffered in memory off the request path and a
+background thread writes a new part file every ``serving.log_flush_rows`` rows or ``serving.log_flush_seconds``
+seconds, whichever comes first, and once more on graceful shutdown (``close``). On ``file://`` a part is written
+to a hidden temporary name and renamed, so a reader never sees half a file; on ``s3://`` a PUT is atomic.
+
+``seq`` starts at the process start time in milliseconds times 10^6 and counts up, so a restarted process
+that gets the same host name and pid (pid 1 in a container) never overwrites an earlier part.
+
+Loss bound on a hard kill (SIGKILL, OOM kill, power loss): only rows still in memory are lost, i.e. at most
+the rows served since the last completed flush: fewer than ``log_flush_rows`` rows plus what arrived during the
+flush in progress, and never more than ``log_flush_seconds`` seconds of traffic, while the store is reachable.
+If the store is unreachable, rows stay buffered and are retried on the next flush; beyond
+``max_buffer_rows`` (default 100 x ``log_flush_rows``) the oldest rows are dropped and counted
+(``dropped_rows``), so memory stays bounded. A graceful shutdown (SIGTERM, Ctrl-C) loses nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import os
+import posixpath
+import re
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from projects.contract import FeatureType, Project
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from projects.storage import ProjectStore
+
+log = logging.getLogger("mlops.inference_log")
+
+AREA = "inference"
+PREDICTION = "prediction"
+PROBABILITY = "probability"
+MODEL_VERSION = "model_version"
+SERVED_AT = "served_at"
+OUTPUT_COLUMNS = (PREDICTION, PROBABILITY, MODEL_VERSION, SERVED_AT)
+PARTITION_PREFIX = "date="
+PART_SUFFIX = ".parquet"
+_HOST_SAFE = re.compile(r"[^A-Za-z0-9._]+")
+
+
+class InferenceLogError(RuntimeError):
+    """A part file of the inference log that cannot be read; the message names its URL."""
+
+
+# --------------------------------------------------------------------------------------------- the format
+def record_columns(project: Project) -> list[str]:
+    """The request-side columns of a log row: id, every model input, the sensitive attribute (once)."""
+    schema = project.schema
+    names = [schema.id.name, *schema.model_inputs]
+    if schema.sensitive.name not in names:
+        names.append(schema.sensitive.name)
+    return names
+
+
+def log_columns(project: Project) -> list[str]:
+    """Every column of a log row, in file order."""
+    return [*record_columns(project), *OUTPUT_COLUMNS]
+
+
+def column_kind(project: Project, name: str) -> str:
+    """'float64', 'boolean' or 'string': the dtype ``coerce_types`` gives this contract column."""
+    schema = project.schema
+    if name in schema.feature_names:
+        kind = schema.feature(name).type
+        return {FeatureType.numeric: "float64", FeatureType.boolean: "boolean"}.get(kind, "string")
+    return "string"  # the id, the sensitive attribute
+
+
+def typed_frame(project: Project, columns: Mapping[str, Sequence[Any]], names: Sequence[str]) -> pd.DataFrame:
+    """Python values (None for missing), column by column -> a DataFrame typed as ``coerce_types`` types it.
+
+    Serving builds the model's input with this, so the model sees exactly the types it was trained on.
+    """
+    import numpy as np
+    import pandas as pd
+
+    data: dict[str, Any] = {}
+    for name in names:
+        kind = column_kind(project, name)
+        values = columns[name]
+        data[name] = np.asarray(values, dtype="float64") if kind == "float64" else pd.array(values, dtype=kind)
+    return pd.DataFrame(data, copy=False)
+
+
+def empty_log(project: Project | None = None) -> pd.DataFrame:
+    """A log frame with no rows and the right dtypes (the whole schema when the project is known)."""
+    import pandas as pd
+
+    names = record_columns(project) if project is not None else []
+    frame = typed_frame(project, {n: [] for n in names}, names) if project is not None else pd.DataFrame()
+    frame[PREDICTION] = pd.Series(dtype="float64")
+    frame[PROBABILITY] = pd.Series(dtype="float64")
+    frame[MODEL_VERSION] = pd.Series(dtype="string")
+    frame[SERVED_AT] = pd.Series(dtype="datetime64[ns, UTC]")
+    return frame
+
+
+def partition_name(day: dt.date) -> str:
+    return f"{PARTITION_PREFIX}{day.isoformat()}"
+
+
+def partition_day(name: str) -> dt.date | None:
+    if not name.startswith(PARTITION_PREFIX):
+        return None
+    try:
+        return dt.date.fromisoformat(name[len(PARTITION_PREFIX) :])
+    except ValueError:
+        return None
+
+
+def part_name(host: str, pid: int, seq: int) -> str:
+    return f"{_HOST_SAFE.sub('-', host) or 'host'}-{pid}-{seq:019d}{PART_SUFFIX}"
+
+
+# --------------------------------------------------------------------------------------------- writer
+@dataclass(frozen=True)
+class _Chunk:
+    """One scored request as the request path hands it over: no copying, no pandas."""
+
+    inputs: Mapping[str, Sequence[Any]]
+    prediction: np.ndarray
+    probability: np.ndarray
+    model_version: str
+    served_at: dt.datetime
+    rows: int
+
+
+class InferenceLogWriter:
+    """Buffers scored rows in memory and writes immutable part files from a background thread.
+
+    ``append`` is what the request path calls: it only appends a reference under a lock, so a slow object
+    store never slows a response. See the module docstring for when parts are written and the loss bound.
+    """
+
+    def __init__(
+        self,
+        store: ProjectStore,
+        project: Project,
+        *,
+        flush_rows: int | None = None,
+        flush_seconds: float | None = None,
+        max_buffer_rows: int | None = None,
+        host: str | None = None,
+    ) -> None:
+        self.store, self.project = store, project
+        self.flush_rows = flush_rows or project.serving.log_flush_rows
+        self.flush_seconds = flush_seconds or project.serving.log_flush_seconds
+        self.max_buffer_rows = max_buffer_rows or 100 * self.flush_rows
+        self.host = host or socket.gethostname()
+        self._seq = int(time.time() * 1000) * 1_000_000
+        self._chunks: deque[_Chunk] = deque()
+        self._pending = 0
+        self._lock = threading.Lock()  # guards the buffer
+        self._flush_lock = threading.Lock()  # one flush at a time
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.written_rows = 0
+        self.dropped_rows = 0
+        self.parts: list[str] = []
+
+    # -- the request path ------------------------------------------------------------------------------
+    def append(
+        self,
+        inputs: Mapping[str, Sequence[Any]],
+        prediction: np.ndarray,
+        probability: np.ndarray,
+        model_version: str,
+        *,
+        served_at: dt.datetime | None = None,
+    ) -> None:
+        """Hand one scored request over (``inputs``: the record columns as Python lists)."""
+        rows = len(prediction)
+        chunk = _Chunk(inputs, prediction, probability, model_version, served_at or dt.datetime.now(dt.UTC), rows)
+        with self._lock:
+            self._chunks.append(chunk)
+            self._pending += rows
+            full = self._pending >= self.flush_rows
+        if full:
+            self._wake.set()
+
+    @property
+    def pending_rows(self) -> int:
+        return self._pending
+
+    # -- the background thread -------------------------------------------------------------------------
+    def start(self) -> InferenceLogWriter:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self.flush()
+            except Exception:  # never let the thread die: the next flush retries
+                log.exception("inference log: flush failed; rows stay buffered and are retried")
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the thread and write what is left (graceful shutdown loses nothing)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.flush()
+
+    def __enter__(self) -> InferenceLogWriter:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ---------------------------------------------------------------------------------------
+    def flush(self) -> list[str]:
+        """Write everything buffered as one part per day; on failure put the rows back. Returns the URLs."""
+        with self._flush_lock:
+            with self._lock:
+                chunks = list(self._chunks)
+                self._chunks.clear()
+                self._pending = 0
+            urls: list[str] = []
+            groups = list(_by_day(chunks).values())
+            for i, group in enumerate(groups):
+                try:
+                    urls.append(self._write_day(group))
+                except Exception:
+                    self._requeue([c for g in groups[i:] for c in g])  # parts already written stay written
+                    raise
+            return urls
+
+    def _write_day(self, chunks: list[_Chunk]) -> str:
+        day = chunks[0].served_at.astimezone(dt.UTC).date()
+        frame = chunks_to_frame(self.project, chunks)
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        self._seq += 1
+        url = write_part(
+            self.store, partition_name(day), part_name(self.host, os.getpid(), self._seq), buffer.getvalue()
+        )
+        self.written_rows += len(frame)
+        self.parts.append(url)
+        return url
+
+    def _requeue(self, chunks: list[_Chunk]) -> None:
+        with self._lock:
+            self._chunks.extendleft(reversed(chunks))
+            self._pending += sum(c.rows for c in chunks)
+            while self._pending > self.max_buffer_rows and self._chunks:
+                dropped = self._chunks.popleft()
+                self._pending -= dropped.rows
+                self.dropped_rows += dropped.rows
+        if self.dropped_rows:
+            log.error("inference log: store unreachable, %d rows dropped so far", self.dropped_rows)
+
+
+def _by_day(chunks: list[_Chunk]) -> dict[dt.date, list[_Chunk]]:
+    days: dict[dt.date, list[_Chunk]] = {}
+    for chunk in chunks:
+        days.setdefault(chunk.served_at.astimezone(dt.UTC).date(), []).append(chunk)
+    return days
+
+
+def chunks_to_frame(project: Project, chunks: Sequence[_Chunk]) -> pd.DataFrame:
+    """Concatenate handed-over requests into one typed log frame (in the writer thread, not per request)."""
+    import numpy as np
+    import pandas as pd
+
+    names = record_columns(project)
+    columns = {name: [v for c in chunks for v in c.inputs[name]] for name in names}
+    frame = typed_frame(project, columns, names)
+    frame[PREDICTION] = np.concatenate([np.asarray(c.prediction, dtype="float64") for c in chunks])
+    frame[PROBABILITY] = np.concatenate([np.asarray(c.probability, dtype="float64") for c in chunks])
+    frame[MODEL_VERSION] = pd.array([c.model_version for c in chunks for _ in range(c.rows)], dtype="string")
+    stamps = [c.served_at for c in chunks for _ in range(c.rows)]
+    frame[SERVED_AT] = pd.to_datetime(stamps, utc=True).astype("datetime64[ns, UTC]")
+    return frame
+
+
+def write_part(store: ProjectStore, partition: str, name: str, data: bytes) -> str:
+    """Write one part so that no reader ever sees it half-written; returns its URL."""
+    protocol = store.fs.protocol if isinstance(store.fs.protocol, str) else store.fs.protocol[0]
+    if protocol not in {"file", "local"}:
+        return store.write_bytes(AREA, partition, name, data=data)  # an object PUT is atomic
+    final = store.path(AREA, partition, name)
+    temporary = store.path(AREA, partition, f".{name}.tmp")
+    store.fs.makedirs(posixpath.dirname(final), exist_ok=True)
+    store.fs.pipe_file(temporary, data)
+    store.fs.mv(temporary, final)
+    return store.url(AREA, partition, name)
+
+
+# --------------------------------------------------------------------------------------------- reader
+def _as_utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def list_partitions(store: ProjectStore, since: dt.datetime | None = None) -> list[tuple[dt.date, str]]:
+    """(day, partition folder) pairs, oldest first, pruned to days that can hold rows at or after ``since``."""
+    first = _as_utc(since).date() if since is not None else None
+    days = [(day, name) for name in store.list_dirs(AREA) if (day := partition_day(name)) is not None]
+    return sorted(d for d in days if first is None or d[0] >= first)
+
+
+def _read_partition(store: ProjectStore, partition: str) -> list[pd.DataFrame]:
+    import pandas as pd
+
+    names = [n for n in store.list(AREA, partition, suffixes=(PART_SUFFIX,)) if not n.startswith(".")]
+    paths = [store.path(AREA, partition, n) for n in names]
+    blobs = store.fs.cat(paths) if paths else {}  # one call: concurrent requests on object stores
+    frames = []
+    for name, path in zip(names, paths, strict=True):
+        try:
+            frames.append(pd.read_parquet(io.BytesIO(blobs[path])))
+        except Exception as exc:
+            raise InferenceLogError(
+                f"{store.url(AREA, partition, name)}: unreadable inference log part: {exc}"
+            ) from exc
+    return frames
+
+
+def read_inference_log(
+    store: ProjectStore,
+    since: dt.datetime | None = None,
+    model_version: str | None = None,
+    max_rows: int | None = None,
+    *,
+    project: Project | None = None,
+) -> pd.DataFrame:
+    """Rows served at or after ``since`` (naive = UTC) by ``model_version``, oldest first.
+
+    Only ``date=`` partitions that can hold such rows are listed and read. With ``max_rows`` the newest rows
+    are kept, and older partitions are not read once enough rows were found. ``project`` only shapes the
+    empty result (all columns) when nothing matches.
+    """
+    import pandas as pd
+
+    frames: list[pd.DataFrame] = []
+    found = 0
+    for _, partition in reversed(list_partitions(store, since)):
+        for frame in _read_partition(store, partition):
+            keep = frame
+            if since is not None:
+                keep = keep[keep[SERVED_AT] >= pd.Timestamp(_as_utc(since))]
+            if model_version is not None:
+                keep = keep[keep[MODEL_VERSION] == str(model_version)]
+            if len(keep):
+                frames.append(keep)
+                found += len(keep)
+        if max_rows is not None and found >= max_rows:
+            break
+    if not frames:
+        return empty_log(project)
+    out = pd.concat(frames, ignore_index=True).sort_values(SERVED_AT, kind="stable", ignore_index=True)
+    return out.tail(max_rows).reset_index(drop=True) if max_rows is not None else out
