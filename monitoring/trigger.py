@@ -216,3 +216,25 @@ def act_on_drift(ws: Workspace, drift_detected: bool | None, now: dt.datetime | 
             registry.model_name(ws.name), registry.TAG_LAST_TRIGGER, json.dumps(decision.to_dict(), default=str)
         )
     return decision
+
+
+def record_in_summary(ws: Workspace, summary_url: str, decision: TriggerDecision) -> None:
+    """Add the trigger decision to the monitor's JSON summary: one file tells what was seen and what was done."""
+    import fsspec
+
+    options = ws.settings.storage_options() if summary_url.startswith("s3://") else {}
+    with fsspec.open(summary_url, "r", **options) as handle:
+        summary = json.load(handle)
+    summary["trigger"] = decision.to_dict()
+    with fsspec.open(summary_url, "w", **options) as handle:
+        json.dump(summary, handle, indent=2, default=str)
+
+
+def monitor_and_trigger(ws: Workspace, window: str | None = None) -> tuple[Any, TriggerDecision]:
+    """What `mlops monitor` and the loop run: the drift check, then the trigger acting on its decision."""
+    from monitoring.monitor import monitor
+
+    result = monitor(ws, window)
+    decision = act_on_drift(ws, result.drift_detected)
+    record_in_summary(ws, result.summary_url, decision)
+    return result, decision

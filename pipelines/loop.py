@@ -1,25 +1,58 @@
-"""The whole loop on one machine, as ``make run`` shows it. Each step is a named function; timings are kept."""
+"""The whole loop on one machine, as ``make run`` shows it.
+
+    generate baseline -> validate -> train -> gate -> promote -> serve -> normal traffic -> monitor (no drift)
+    -> a market shift: shifted traffic + shifted labelled batches (and one corrupt batch, quarantined)
+    -> validate -> monitor detects drift -> retrain -> gate -> promote -> the service reloads -> summary
+
+Each step is a named function; the facts in the summary are read back from the registry, the data store and the
+service (never assumed by this script), and ``timings`` shows where the seconds go. Re-running continues the
+story from the state it finds (a champion already there is kept and challenged again).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.table import Table
 
 from projects.workspace import Workspace
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 console = Console(soft_wrap=True)
+
+BASELINE_BATCHES = 10
+SHIFT_BATCHES = 4
+TRAFFIC_BATCH_ROWS = 100
+SHIFT_SCENARIO = "market_shift"
+
+
+class LoopError(RuntimeError):
+    """A step of the loop could not go on; the message says which and what to do."""
 
 
 @dataclass
 class LoopState:
     ws: Workspace
+    port: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
+    reports: dict[str, list[str]] = field(default_factory=lambda: {"validation": [], "model_card": [], "drift": []})
+    service: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -31,26 +64,304 @@ class LoopState:
             self.timings[name] = round(time.perf_counter() - started, 2)
 
 
-def step_generate_baseline(state: LoopState, batches: int = 10) -> None:
+# --------------------------------------------------------------------------------------------- data
+def land(state: LoopState, scenario: str, batches: int) -> list[str]:
     from projects.sources import generate_batches
 
-    landed = generate_batches(state.ws.project, state.ws.store, "baseline", batches)
+    landed = generate_batches(state.ws.project, state.ws.store, scenario, batches)
     for batch in landed:
         console.print(f"landed {batch.name} ({batch.rows} rows)")
-    state.facts["landed"] = [b.name for b in landed]
-    console.print(f"landing: {state.ws.store.url('landing')}")
+    return [b.name for b in landed]
 
 
-STEPS: list[tuple[str, Callable[[LoopState], None]]] = [
-    ("generate baseline batches", step_generate_baseline),
+def validate(state: LoopState) -> None:
+    from pipelines.validate import validate_landing
+
+    run = validate_landing(state.ws)
+    for result in run.results:
+        colour = "green" if result.status == "validated" else "yellow"
+        reasons = f": {'; '.join(result.reasons)[:160]}" if result.reasons else ""
+        console.print(f"[{colour}]{result.status:<11}[/] {result.batch}{reasons}")
+        if result.status == "quarantined":
+            console.print(f"            report: {result.report_urls.get('html', '')}")
+        if "json" in result.report_urls:
+            state.reports["validation"].append(result.report_urls.get("html") or result.report_urls["json"])
+    console.print(f"{len(run.results)} new batch(es); totals: {run.totals}")
+
+
+def train_and_gate(state: LoopState) -> None:
+    from pipelines.training import train
+
+    result = train(state.ws, promote=True)
+    decision = result.decision
+    assert decision is not None
+    state.facts.setdefault("trained_versions", []).append(result.version)
+    if decision.model_card_url:
+        state.reports["model_card"].append(decision.model_card_url)
+    colour = "green" if decision.promoted else "yellow"
+    console.print(f"version {result.version}: [{colour}]{decision.decision}[/] - {decision.reason}")
+    console.print(f"model card: {decision.model_card_url}")
+
+
+def traffic_records(state: LoopState, batch_name: str) -> pd.DataFrame:
+    """The landed batch's customers without their label: what the service would have been asked about."""
+    from pipelines.datasets import coerce_types
+    from projects.sources import read_frame
+
+    frame = coerce_types(state.ws.project, read_frame(state.ws.store.read_bytes("landing", batch_name), batch_name))
+    return frame.drop(columns=[state.ws.project.schema.target.name])
+
+
+# --------------------------------------------------------------------------------------------- service
+def start_service(state: LoopState) -> None:
+    from pipelines.tracking import configure
+    from projects.registry import champion_version
+
+    if champion_version(configure(state.ws.settings), state.ws.name) is None:
+        raise LoopError("no champion to serve: the first model did not pass the gate (see its model card)")
+    state.port = _free_port()
+    log = state.ws.settings.home / "logs" / f"serve-{state.ws.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pipelines.cli", "serve", "--project", state.ws.name, "--port", str(state.port)]
+    with log.open("ab") as sink:
+        state.service = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=os.environ.copy())
+    console.print(f"service starting on {state.url} (log: {log})")
+    wait_until(lambda: _get(state, "/ready") is not None, timeout=120, what="the service to become ready", state=state)
+    console.print(f"ready, serving version {served_version(state)}  (OpenAPI: {state.url}/docs)")
+
+
+def stop_service(state: LoopState) -> None:
+    if state.service and state.service.poll() is None:
+        state.service.terminate()  # graceful: the inference log flushes its buffer on shutdown
+        try:
+            state.service.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            state.service.kill()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(state: LoopState, path: str) -> dict[str, Any] | None:
+    import httpx
+
+    try:
+        response = httpx.get(state.url + path, timeout=5)
+    except httpx.TransportError:
+        return None
+    return response.json() if response.status_code == 200 else None
+
+
+def served_version(state: LoopState) -> str | None:
+    meta = _get(state, "/metadata") or {}
+    version = meta.get("version")
+    return str(version) if version is not None else None
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, state: LoopState) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if state.service is not None and state.service.poll() is not None:
+            raise LoopError(f"the service exited (code {state.service.returncode}) while waiting for {what}")
+        if check():
+            return
+        time.sleep(0.25)
+    raise LoopError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def send_traffic(state: LoopState, frame: pd.DataFrame) -> int:
+    """POST the rows in requests of TRAFFIC_BATCH_ROWS records; returns how many rows were answered."""
+    import httpx
+
+    records = json.loads(frame.to_json(orient="records", date_format="iso"))
+    served = 0
+    with httpx.Client(base_url=state.url, timeout=30) as client:
+        for start in range(0, len(records), TRAFFIC_BATCH_ROWS):
+            chunk = records[start : start + TRAFFIC_BATCH_ROWS]
+            response = client.post("/predict", json={"records": chunk})
+            if response.status_code != 200:
+                raise LoopError(f"the service answered {response.status_code} to sample traffic: {response.text[:300]}")
+            served += len(chunk)
+    console.print(f"sent {served} rows in {-(-served // TRAFFIC_BATCH_ROWS)} requests to {state.url}/predict")
+    return served
+
+
+# --------------------------------------------------------------------------------------------- monitor
+def monitor_and_act(state: LoopState, label: str) -> dict[str, Any]:
+    from monitoring.monitor import print_result
+    from monitoring.trigger import monitor_and_trigger
+
+    wait_for_log_flush(state)
+    result, decision = monitor_and_trigger(state.ws)
+    print_result(result, console)
+    if result.report_url:
+        state.reports["drift"].append(result.report_url)
+    colour = "green" if decision.triggered else "cyan"
+    console.print(f"trigger: [{colour}]{decision.action}[/] - {decision.reason}")
+    if decision.outcome:
+        outcome = decision.outcome
+        console.print(f"retrained: version {outcome['version']} {outcome['decision']}: {outcome['reason']}")
+    facts = {
+        "drift_detected": result.drift_detected,
+        "trigger": decision.to_dict(),
+        "champion": result.champion_version,
+        "summary": result.summary_url,
+    }
+    state.facts[label] = facts
+    return facts
+
+
+def wait_for_log_flush(state: LoopState) -> None:
+    """The service flushes its inference log every few seconds: wait one interval so the window is complete."""
+    time.sleep(state.ws.project.serving.log_flush_seconds + 0.5)
+
+
+# --------------------------------------------------------------------------------------------- the story
+def step_first_champion(state: LoopState) -> None:
+    """Baseline batches, the data gate, and a first model through the gate (skipped when a champion exists)."""
+    from pipelines.tracking import configure
+    from projects.registry import champion_version
+
+    existing = champion_version(configure(state.ws.settings), state.ws.name)
+    state.facts["champion_at_start"] = existing
+    if existing is not None:
+        console.print(
+            f"champion version {existing} already exists: continuing the story (make clean-state restarts it)"
+        )
+        return
+    land(state, "baseline", BASELINE_BATCHES)
+    validate(state)
+    train_and_gate(state)
+
+
+def step_normal_traffic(state: LoopState) -> None:
+    """A normal day: the service answers that day's customers, whose labels land later in the same batch."""
+    (name,) = land(state, "baseline", 1)
+    send_traffic(state, traffic_records(state, name))
+    validate(state)
+
+
+def step_market_shift(state: LoopState) -> None:
+    """Prices rise and customers change: shifted traffic is served, its labels land, one extract arrives broken."""
+    names = land(state, SHIFT_SCENARIO, SHIFT_BATCHES)
+    land(state, "breakage", 1)
+    for name in names[:2]:
+        send_traffic(state, traffic_records(state, name))
+    validate(state)
+
+
+def step_rollout(state: LoopState) -> None:
+    """Wait until the service answers with the registry's champion (it polls the alias), then serve a little."""
+    from pipelines.tracking import configure
+    from projects.registry import champion_version
+
+    champion = champion_version(configure(state.ws.settings), state.ws.name)
+    poll = state.ws.project.serving.poll_seconds
+    wait_until(
+        lambda: served_version(state) == champion, timeout=poll * 3 + 60, what=f"version {champion}", state=state
+    )
+    console.print(f"the service now answers with version {served_version(state)} (registry champion: {champion})")
+    frame = traffic_records(state, state.ws.store.list("landing")[-2])
+    send_traffic(state, frame.head(200))
+
+
+STEPS: list[tuple[str, Callable[[LoopState], object]]] = [
+    ("first champion: generate, validate, train, gate", step_first_champion),
+    ("serve the champion", start_service),
+    ("normal traffic", step_normal_traffic),
+    ("monitor normal traffic", lambda state: monitor_and_act(state, "monitor_normal")),
+    ("market shift: shifted traffic and batches", step_market_shift),
+    ("monitor after the shift", lambda state: monitor_and_act(state, "monitor_shift")),
+    ("rollout of the champion", step_rollout),
 ]
 
 
-def run_loop(project: str) -> LoopState:
+# --------------------------------------------------------------------------------------------- summary
+def build_summary(state: LoopState, duration: float) -> dict[str, Any]:
+    """Every value read back from the registry, the data store and the running service."""
+    from pipelines.tracking import configure
+    from pipelines.validate import gate_totals
+    from projects.registry import champion_version
+
+    client = configure(state.ws.settings)
+    store = state.ws.store
+    shift = state.facts.get("monitor_shift", {})
+    trigger = shift.get("trigger", {})
+    outcome = trigger.get("outcome") or {}
+    return {
+        "project": state.ws.name,
+        "validated_batches": sorted(
+            n.removesuffix(".parquet") for n in store.list("validated", suffixes=(".parquet",))
+        ),
+        "quarantined_batches": store.list_dirs("quarantine"),
+        "gate_totals": gate_totals(store),
+        "champion_before": shift.get("champion"),
+        "champion_after": champion_version(client, state.ws.name),
+        "drift_detected": shift.get("drift_detected"),
+        "drift_detected_on_normal_traffic": state.facts.get("monitor_normal", {}).get("drift_detected"),
+        "retrain_triggered": bool(trigger.get("triggered")),
+        "trigger_reason": trigger.get("reason"),
+        "retrained_version": outcome.get("version"),
+        "promoted": outcome.get("decision") == "promoted",
+        "promotion_reason": outcome.get("reason"),
+        "served_version": served_version(state),
+        "reports": state.reports,
+        "duration_s": round(duration, 2),
+        "timings": state.timings,
+    }
+
+
+def print_summary(summary: dict[str, Any], path: str) -> None:
+    table = Table(title=f"make run: {summary['project']}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key in (
+        "champion_before",
+        "drift_detected",
+        "retrain_triggered",
+        "retrained_version",
+        "promoted",
+        "champion_after",
+        "served_version",
+        "duration_s",
+    ):
+        table.add_row(key, str(summary[key]))
+    table.add_row(
+        "validated / quarantined", f"{len(summary['validated_batches'])} / {len(summary['quarantined_batches'])}"
+    )
+    table.add_row("why", str(summary["promotion_reason"] or summary["trigger_reason"]))
+    for kind, urls in summary["reports"].items():
+        if urls:
+            table.add_row(f"{kind} report", urls[-1])
+    console.print(table)
+    slowest = sorted(summary["timings"].items(), key=lambda kv: -kv[1])
+    console.print("timings: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in slowest))
+    console.print(f"summary: {path}")
+
+
+def write_summary(state: LoopState, summary: dict[str, Any]) -> str:
+    folder = state.ws.settings.home / "reports" / state.ws.name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "run-summary.json"
+    path.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    return str(path)
+
+
+def run_loop(project: str) -> dict[str, Any]:
     state = LoopState(ws=Workspace.open(project))
     started = time.perf_counter()
-    for name, fn in STEPS:
-        with state.step(name):
-            fn(state)
-    state.facts["duration_s"] = round(time.perf_counter() - started, 2)
-    return state
+    try:
+        for name, fn in STEPS:
+            with state.step(name):
+                fn(state)
+        summary = build_summary(state, time.perf_counter() - started)
+    finally:
+        stop_service(state)
+    path = write_summary(state, summary)
+    print_summary(summary, path)
+    return summary
