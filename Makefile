@@ -12,7 +12,7 @@ export UV_PYTHON_DOWNLOADS := never
 export MLOPS_TELEMETRY ?= false
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test test-fast lint fmt typecheck bench clean clean-state
+.PHONY: help setup run test test-fast lint fmt typecheck bench clean clean-state images stack-up stack-down
 
 help: ## List every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,6 +43,15 @@ fmt: $(STAMP) ## Format and auto-fix with ruff
 
 bench: $(STAMP) ## Run the benchmarks and write docs/benchmarks.md
 	$(BIN)/python -m tests.benchmarks
+
+images: ## Build the serving, jobs and mlflow-server images (tags from the git revision; BASE_IMAGE=...)
+	bash infra/scripts/build-images.sh
+
+stack-up: ## Start the compose stack: MLflow + PostgreSQL + SeaweedFS (S3) + the service (infra/compose)
+	bash infra/scripts/stack.sh up
+
+stack-down: ## Stop the compose stack (data volumes kept; `bash infra/scripts/stack.sh down -v` deletes them)
+	bash infra/scripts/stack.sh down
 
 clean: ## Remove build outputs and caches (keeps ./.venv and MLOPS_HOME)
 	rm -rf build dist .pytest_cache .ruff_cache .mypy_cache
