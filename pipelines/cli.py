@@ -231,11 +231,15 @@ def monitor_command(
     ] = None,
     all_columns: Annotated[bool, typer.Option("--all", help="List every monitored column, not just drifted.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON summary instead of the table.")] = False,
+    trigger: Annotated[
+        bool, typer.Option("--trigger/--no-trigger", help="Let the retrain trigger act on the drift decision.")
+    ] = True,
 ) -> None:
-    """Drift and delayed-label performance of the champion on its traffic since promotion (Evidently report)."""
+    """Drift and delayed-label performance of the champion on its traffic since promotion, then the trigger."""
     from monitoring.drift import DriftInputError
     from monitoring.inference_log import InferenceLogError
     from monitoring.monitor import MonitorError, WindowSpec, monitor, print_result
+    from monitoring.trigger import monitor_and_trigger
     from pipelines.tracking import TrackingError
     from projects.workspace import Workspace
 
@@ -243,15 +247,22 @@ def monitor_command(
         spec = WindowSpec.parse(window)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--window") from None
+    ws, decision = Workspace.open(project), None
     try:
-        result = monitor(Workspace.open(project), spec)
+        if trigger:
+            result, decision = monitor_and_trigger(ws, window)
+        else:
+            result = monitor(ws, spec)
     except (MonitorError, TrackingError, InferenceLogError, DriftInputError) as exc:
         err_console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
     if as_json:
-        typer.echo(result.to_json())
-    else:
-        print_result(result, console, all_columns=all_columns)
+        summary = result.to_dict() | ({"trigger": decision.to_dict()} if decision is not None else {})
+        typer.echo(json.dumps(summary, indent=2, default=str))
+        return
+    print_result(result, console, all_columns=all_columns)
+    if decision is not None:
+        console.print(f"trigger: [bold]{decision.action}[/] - {decision.reason}", highlight=False)
 
 
 # ------------------------------------------------------------------------------------------- the loop

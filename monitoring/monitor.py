@@ -1,0 +1,551 @@
+"""``mlops monitor``: the champion's traffic since its promotion against its training reference.
+
+The thin I/O layer around ``monitoring.drift``: it resolves ``models:/<project>@champion`` in the registry, reads
+the inference log that version served since it was promoted (so traffic from before a retrain never re-triggers
+one), fetches the reference sample the training run logged, lets ``monitoring.drift`` decide, joins delayed
+labels from the validated store to score the champion with the gate's metric, and publishes the result: the
+Evidently HTML report and a JSON summary under ``<data root>/<project>/reports/drift/``, both logged with the
+drift metrics to the MLflow experiment ``monitoring``.
+
+The result is a frozen ``MonitorResult``; ``drift_detected`` is None when the window is too small to decide.
+The retrain trigger is built on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import math
+import os
+import re
+import tempfile
+import time
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from projects import registry
+from projects.contract import Project, Task
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from monitoring.drift import ColumnDrift, DriftOutcome
+    from projects.workspace import Workspace
+
+EXPERIMENT = "monitoring"
+REPORTS_FOLDER = "drift"
+RUN_TAG_PROJECT = "mlops.project"
+RUN_TAG_CHAMPION = "mlops.champion_version"
+RUN_TAG_STATUS = "mlops.monitor.status"
+STATUS_DRIFT = "drift"
+STATUS_NO_DRIFT = "no_drift"
+STATUS_INSUFFICIENT = "insufficient_data"
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_ROWS = re.compile(r"^(\d+)\s*(rows?|r)$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+class MonitorError(RuntimeError):
+    """Monitoring cannot run (no champion, no reference, unreadable log); the message says what to do next."""
+
+
+# --------------------------------------------------------------------------------------------- the window
+@dataclass(frozen=True)
+class WindowSpec:
+    """Optional bounds on the window, which always starts no earlier than the champion's promotion."""
+
+    last: dt.timedelta | None = None
+    max_rows: int | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> WindowSpec:
+        """``24h``, ``7d``, ``30m``, ``3600s``, ``50000rows``, both (``24h,50000rows``), or ``all``/empty."""
+        last, max_rows = None, None
+        for raw in (text or "").split(","):
+            part = raw.strip().lower()
+            if part in {"", "all"}:
+                continue
+            if duration := _DURATION.match(part):
+                last = dt.timedelta(**{_UNITS[duration.group(2)]: int(duration.group(1))})
+            elif rows := _ROWS.match(part):
+                max_rows = int(rows.group(1))
+            else:
+                raise ValueError(
+                    f"window {text!r}: cannot read {raw.strip()!r}; expected a duration such as 24h, 7d, 30m, "
+                    "a row count such as 50000rows, both separated by a comma, or 'all'"
+                )
+        if (last is not None and last.total_seconds() <= 0) or max_rows == 0:
+            raise ValueError(f"window {text!r}: a bound must be positive")
+        return cls(last=last, max_rows=max_rows)
+
+    def describe(self) -> str:
+        parts = ["since promotion"]
+        if self.last is not None:
+            parts.append(f"last {self.last}")
+        if self.max_rows is not None:
+            parts.append(f"newest {self.max_rows} rows")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The version monitoring judges, read from the registry (never guessed)."""
+
+    version: str
+    run_id: str
+    promoted_at: dt.datetime
+    gate_value: float | None  # its primary metric on the gate's holdout when it was promoted
+    notes: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------------------------- the result
+@dataclass(frozen=True)
+class Performance:
+    """The champion scored on served rows whose labels have arrived, with the gate's own metric."""
+
+    metric: str
+    value: float | None
+    labelled_rows: int
+    served_rows: int
+    at_gate: float | None
+    floor: float
+    drop: float | None  # positive = worse than at the gate, whichever direction the metric runs
+    below_floor: bool | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    """Everything one monitoring run decided and measured; ``to_json`` is the JSON summary."""
+
+    project: str
+    status: str
+    drift_detected: bool | None
+    champion_version: str
+    promoted_at: dt.datetime
+    window: str
+    window_start: dt.datetime
+    window_end: dt.datetime
+    window_rows: int
+    sample_rows: int
+    reference_rows: int
+    min_rows: int
+    num_method: str
+    cat_method: str
+    threshold: float
+    drift_share: float
+    columns: tuple[ColumnDrift, ...]
+    drifted_count: int
+    share_drifted: float | None
+    performance: Performance | None
+    report_url: str | None
+    summary_url: str
+    mlflow_run_id: str
+    evaluated_at: dt.datetime
+    warnings: tuple[str, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        return [c.column for c in self.columns if c.drifted]
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False)
+
+
+def _jsonable(value: Any) -> Any:
+    """Datetimes as ISO strings, NaN as null, tuples as lists: strict JSON any tool reads."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# --------------------------------------------------------------------------------------------- registry reads
+def _parse_time(text: str, what: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise MonitorError(f"{what}: {text!r} is not an ISO-8601 time") from None
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def resolve_champion(client: MlflowClient, project: Project) -> Champion:
+    """The champion version, its training run, when it was promoted and its gate-time metric."""
+    version = registry.champion_version(client, project.name)
+    if version is None:
+        raise MonitorError(
+            f"project {project.name!r} has no champion in the registry ({registry.model_uri(project.name)}); "
+            "train and promote a model first (`mlops train`)"
+        )
+    mv = client.get_model_version(registry.model_name(project.name), version)
+    notes: list[str] = []
+    promoted = mv.tags.get(registry.TAG_PROMOTED_AT)
+    if promoted:
+        promoted_at = _parse_time(promoted, f"version {version} tag {registry.TAG_PROMOTED_AT}")
+    else:
+        promoted_at = dt.datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=dt.UTC)
+        notes.append(f"version {version} has no {registry.TAG_PROMOTED_AT} tag; the window starts at its creation")
+    gate_tag = mv.tags.get(f"{registry.TAG_GATE_PREFIX}challenger.{project.gate.metric}")
+    try:
+        gate_value = float(gate_tag) if gate_tag is not None else None
+    except ValueError:
+        gate_value = None
+    if not mv.run_id:
+        raise MonitorError(
+            f"champion version {version} of {project.name!r} has no training run to take a reference from"
+        )
+    return Champion(
+        version=str(version), run_id=mv.run_id, promoted_at=promoted_at, gate_value=gate_value, notes=tuple(notes)
+    )
+
+
+def load_reference(client: MlflowClient, champion: Champion) -> pd.DataFrame:
+    """The training sample the champion's run logged as ``registry.ARTIFACT_REFERENCE``."""
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one small file; keep job logs clean
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(champion.run_id, registry.ARTIFACT_REFERENCE, tmp)
+        except (MlflowException, OSError) as exc:
+            raise MonitorError(
+                f"champion version {champion.version}: run {champion.run_id} has no readable reference artifact "
+                f"{registry.ARTIFACT_REFERENCE!r} ({exc}); retrain to log one"
+            ) from None
+        return pd.read_parquet(Path(path))
+
+
+# --------------------------------------------------------------------------------------------- the window
+def window_start(champion: Champion, spec: WindowSpec, now: dt.datetime) -> dt.datetime:
+    """Never before the promotion: traffic the previous champion served must not re-trigger a retrain."""
+    if spec.last is None:
+        return champion.promoted_at
+    return max(champion.promoted_at, now - spec.last)
+
+
+def read_window(
+    ws: Workspace, champion: Champion, start: dt.datetime, spec: WindowSpec, now: dt.datetime
+) -> pd.DataFrame:
+    """Rows the champion served in [start, now], oldest first (the newest ``max_rows`` if bounded)."""
+    import pandas as pd
+
+    from monitoring.inference_log import MODEL_VERSION, SERVED_AT, read_inference_log
+
+    log = read_inference_log(
+        ws.store, since=start, model_version=champion.version, max_rows=spec.max_rows, project=ws.project
+    )
+    keep = (log[MODEL_VERSION] == champion.version) & (log[SERVED_AT] >= pd.Timestamp(start))
+    keep &= log[SERVED_AT] <= pd.Timestamp(now)
+    log = log[keep]
+    if spec.max_rows is not None and len(log) > spec.max_rows:
+        log = log.tail(spec.max_rows)
+    return log.reset_index(drop=True)
+
+
+def window_seed(project: str, champion: Champion, start: dt.datetime, rows: int) -> int:
+    """The same window always gets the same sample, so a rerun reproduces its decision."""
+    return zlib.crc32(f"{project}|{champion.version}|{start.isoformat()}|{rows}".encode())
+
+
+# --------------------------------------------------------------------------------------------- delayed labels
+def read_labels(ws: Workspace, ids: pd.Series) -> pd.DataFrame:
+    """(id, target) of served ids found in validated batches; the newest batch wins if an id repeats."""
+    import pandas as pd
+
+    from pipelines.datasets import list_validated
+
+    schema = ws.project.schema
+    wanted = set(ids.astype("string").dropna())
+    frames = []
+    for name in list_validated(ws.store):
+        data = io.BytesIO(ws.store.read_bytes("validated", name))
+        batch = pd.read_parquet(data, columns=[schema.id.name, schema.target.name])
+        batch = batch[batch[schema.id.name].astype("string").isin(wanted) & batch[schema.target.name].notna()]
+        if len(batch):
+            frames.append(batch)
+    if not frames:
+        return pd.DataFrame({schema.id.name: pd.Series(dtype="string"), schema.target.name: pd.Series(dtype=object)})
+    labels = pd.concat(frames, ignore_index=True)
+    labels[schema.id.name] = labels[schema.id.name].astype("string")
+    return labels.drop_duplicates(schema.id.name, keep="last")
+
+
+def _performance(
+    project: Project, champion: Champion, served: int, labelled: int, value: float | None, *, note: str = ""
+) -> Performance:
+    gate = project.gate
+    drop, below = None, None
+    if value is not None:
+        below = value < gate.floor if gate.higher_is_better else value > gate.floor
+        if champion.gate_value is not None:
+            drop = champion.gate_value - value if gate.higher_is_better else value - champion.gate_value
+    return Performance(
+        metric=gate.metric,
+        value=value,
+        labelled_rows=labelled,
+        served_rows=served,
+        at_gate=champion.gate_value,
+        floor=gate.floor,
+        drop=drop,
+        below_floor=below,
+        note=note,
+    )
+
+
+def champion_performance(ws: Workspace, log: pd.DataFrame, champion: Champion) -> Performance:
+    """Join labels on the id and score what was served with the gate's metric (concept drift shows up here)."""
+    from monitoring.inference_log import PREDICTION, PROBABILITY
+    from pipelines.evaluation import metric
+    from pipelines.features import encode_target
+
+    project, schema = ws.project, ws.project.schema
+    labels = read_labels(ws, log[schema.id.name]) if len(log) else None
+    found = 0 if labels is None else len(labels)
+    if labels is None or found < project.drift.min_rows:
+        note = f"{found} served rows have labels so far; at least drift.min_rows = {project.drift.min_rows} needed"
+        return _performance(project, champion, len(log), found, None, note=note)
+    served = log.assign(**{schema.id.name: log[schema.id.name].astype("string")})
+    joined = served.drop_duplicates(schema.id.name, keep="last").merge(labels, on=schema.id.name, how="inner")
+    scores = joined[PROBABILITY] if project.task is Task.classification else joined[PREDICTION]
+    if project.task is Task.classification and scores.isna().all():
+        scores = joined[PREDICTION]
+    y_true = encode_target(project, joined[schema.target.name])
+    value = metric(project.gate.metric, project.task, y_true, scores.to_numpy())
+    note = "" if math.isfinite(value) else f"{project.gate.metric} is undefined on these labels (one class only?)"
+    return _performance(project, champion, len(log), len(joined), value if math.isfinite(value) else None, note=note)
+
+
+# --------------------------------------------------------------------------------------------- publishing
+def _stamp(now: dt.datetime) -> str:
+    return now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _metrics(result: MonitorResult) -> dict[str, float]:
+    values: dict[str, float | None] = {
+        "window.rows": result.window_rows,
+        "sample.rows": result.sample_rows,
+        "reference.rows": result.reference_rows,
+        "drift.count": result.drifted_count,
+        "drift.share": result.share_drifted,
+        "drift.dataset": None if result.drift_detected is None else float(result.drift_detected),
+    }
+    for column in result.columns:
+        values[f"drift.score.{column.column}"] = column.score
+        values[f"drift.flag.{column.column}"] = float(column.drifted)
+    if result.performance is not None:
+        perf = result.performance
+        values[f"performance.{perf.metric}"] = perf.value
+        values["performance.labelled_rows"] = perf.labelled_rows
+        values["performance.drop"] = perf.drop
+    return {k: float(v) for k, v in values.items() if v is not None and math.isfinite(float(v))}
+
+
+def publish(ws: Workspace, client: MlflowClient, result: MonitorResult, outcome: DriftOutcome | None) -> None:
+    """Write the HTML report and JSON summary under the data root, and log both with the metrics to MLflow."""
+    from mlflow.entities import Metric, Param
+
+    stamp = _stamp(result.evaluated_at)
+    summary = result.to_json()
+    ws.store.write_text("reports", REPORTS_FOLDER, f"{stamp}.json", text=summary)
+    run_id = result.mlflow_run_id
+    now_ms = int(time.time() * 1000)
+    params = {
+        "project": result.project,
+        "champion_version": result.champion_version,
+        "window": result.window,
+        "window_start": result.window_start.isoformat(),
+        "window_end": result.window_end.isoformat(),
+        "num_method": result.num_method,
+        "cat_method": result.cat_method,
+        "threshold": result.threshold,
+        "drift_share": result.drift_share,
+        "min_rows": result.min_rows,
+    }
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, v, now_ms, 0) for k, v in _metrics(result).items()],
+        params=[Param(k, str(v)) for k, v in params.items()],
+    )
+    client.log_text(run_id, summary, f"{REPORTS_FOLDER}/{stamp}.json")
+    if outcome is not None:
+        html = outcome.html()
+        ws.store.write_text("reports", REPORTS_FOLDER, f"{stamp}.html", text=html)
+        client.log_text(run_id, html, f"{REPORTS_FOLDER}/{stamp}.html")
+
+
+# --------------------------------------------------------------------------------------------- monitor
+@dataclass(frozen=True)
+class _Run:
+    """What one monitoring run works on, passed between its steps."""
+
+    ws: Workspace
+    client: MlflowClient
+    champion: Champion
+    spec: WindowSpec
+    start: dt.datetime
+    end: dt.datetime
+    run_id: str
+    timings: dict[str, float]
+
+
+def monitor(ws: Workspace, window: WindowSpec | str | None = None, now: dt.datetime | None = None) -> MonitorResult:
+    """One monitoring run for the project's champion; see the module docstring."""
+    from pipelines import tracking
+
+    spec = window if isinstance(window, WindowSpec) else WindowSpec.parse(window)
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    client = tracking.configure(ws.settings)
+    champion = resolve_champion(client, ws.project)
+    start = window_start(champion, spec, now)
+    started = time.perf_counter()
+    log = read_window(ws, champion, start, spec, now)
+    timings = {"read_window_s": time.perf_counter() - started}
+    experiment_id = tracking.ensure_experiment(client, ws.settings, EXPERIMENT)
+    tags = {RUN_TAG_PROJECT: ws.name, RUN_TAG_CHAMPION: champion.version}
+    run_id = client.create_run(experiment_id, run_name=f"monitor-{ws.name}-{_stamp(now)}", tags=tags).info.run_id
+    try:
+        context = _Run(ws, client, champion, spec, start, now, run_id, timings)
+        result, outcome = _evaluate(context, log)
+        client.set_tag(run_id, RUN_TAG_STATUS, result.status)
+        publish(ws, client, result, outcome)
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_terminated(run_id)
+    return result
+
+
+def _evaluate(run: _Run, log: pd.DataFrame) -> tuple[MonitorResult, DriftOutcome | None]:
+    """Drift (when the window is big enough) and delayed-label performance, assembled into the result."""
+    from monitoring.drift import assess_drift
+    from monitoring.inference_log import SERVED_AT
+
+    project = run.ws.project
+    outcome, reference_rows = None, 0
+    if len(log) >= project.drift.min_rows:
+        started = time.perf_counter()
+        reference = load_reference(run.client, run.champion)
+        reference_rows = len(reference)
+        seed = window_seed(run.ws.name, run.champion, run.start, len(log))
+        outcome = assess_drift(reference, log, project, seed=seed, order_by=SERVED_AT)
+        run.timings["drift_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    performance = champion_performance(run.ws, log, run.champion)
+    run.timings["performance_s"] = time.perf_counter() - started
+    return _result(run, log, outcome, reference_rows, performance), outcome
+
+
+def _notes(run: _Run, log: pd.DataFrame, outcome: DriftOutcome | None) -> tuple[str, ...]:
+    notes = list(run.champion.notes)
+    if outcome is None:
+        notes.append(
+            f"insufficient data: {len(log)} rows served by version {run.champion.version} in the window, "
+            f"fewer than drift.min_rows = {run.ws.project.drift.min_rows}; no drift decision"
+        )
+    else:
+        notes.extend(outcome.warnings)
+    return tuple(notes)
+
+
+def _result(
+    run: _Run, log: pd.DataFrame, outcome: DriftOutcome | None, reference_rows: int, performance: Performance
+) -> MonitorResult:
+    ws, drift, stamp = run.ws, run.ws.project.drift, _stamp(run.end)
+    status = STATUS_INSUFFICIENT if outcome is None else STATUS_DRIFT if outcome.dataset_drift else STATUS_NO_DRIFT
+    return MonitorResult(
+        project=ws.name,
+        status=status,
+        drift_detected=None if outcome is None else outcome.dataset_drift,
+        champion_version=run.champion.version,
+        promoted_at=run.champion.promoted_at,
+        window=run.spec.describe(),
+        window_start=run.start,
+        window_end=run.end,
+        window_rows=len(log),
+        sample_rows=0 if outcome is None else outcome.sample_rows,
+        reference_rows=reference_rows,
+        min_rows=drift.min_rows,
+        num_method=drift.num_method,
+        cat_method=drift.cat_method,
+        threshold=drift.threshold,
+        drift_share=drift.drift_share,
+        columns=() if outcome is None else outcome.columns,
+        drifted_count=0 if outcome is None else outcome.drifted_count,
+        share_drifted=None if outcome is None else outcome.share_drifted,
+        performance=performance,
+        report_url=None if outcome is None else ws.store.url("reports", REPORTS_FOLDER, f"{stamp}.html"),
+        summary_url=ws.store.url("reports", REPORTS_FOLDER, f"{stamp}.json"),
+        mlflow_run_id=run.run_id,
+        evaluated_at=run.end,
+        warnings=_notes(run, log, outcome),
+        timings={k: round(v, 3) for k, v in run.timings.items()},
+    )
+
+
+# --------------------------------------------------------------------------------------------- the terminal
+def print_result(result: MonitorResult, console: Any, all_columns: bool = False) -> None:
+    """The drifted columns as a table, the decision in one line, performance and where the report is."""
+    from rich.table import Table
+
+    console.print(
+        f"champion v{result.champion_version} of [bold]{result.project}[/], window {result.window}: "
+        f"{result.window_start:%Y-%m-%d %H:%M:%S} .. {result.window_end:%Y-%m-%d %H:%M:%S} UTC, "
+        f"{result.window_rows} rows served"
+    )
+    if result.drift_detected is None:
+        console.print(f"[yellow]insufficient data[/]: fewer than {result.min_rows} rows; no drift decision")
+    else:
+        shown = result.columns if all_columns else tuple(c for c in result.columns if c.drifted)
+        title = "monitored columns" if all_columns else "drifted columns"
+        table = Table(title=f"{title} ({result.sample_rows} sampled rows vs {result.reference_rows} reference rows)")
+        for header in ("column", "kind", "method", "score", "threshold", "drifted"):
+            table.add_column(header)
+        for c in shown:
+            flag = "[red]yes[/]" if c.drifted else "no"
+            table.add_row(c.column, c.kind, c.method, f"{c.score:.3g}", f"{c.threshold:g}", flag)
+        if shown:
+            console.print(table)
+        verdict = "[red]DRIFT[/]" if result.drift_detected else "[green]no drift[/]"
+        console.print(
+            f"dataset: {verdict}: {result.drifted_count} of {len(result.columns)} columns drifted "
+            f"(share {result.share_drifted:.2f}, dataset drift at >= {result.drift_share:g})"
+        )
+    _print_performance(result.performance, console)
+    for note in result.warnings:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    if result.report_url:
+        console.print(f"report: {result.report_url}")
+    console.print(f"summary: {result.summary_url}")
+    console.print(f"mlflow run: {result.mlflow_run_id} (experiment {EXPERIMENT!r})")
+
+
+def _print_performance(perf: Performance | None, console: Any) -> None:
+    if perf is None:
+        return
+    if perf.value is None:
+        console.print(f"performance ({perf.metric}): no value yet; {perf.note}")
+        return
+    at_gate = (
+        f", {perf.at_gate:.4f} at the gate (drop {perf.drop:+.4f})"
+        if perf.at_gate is not None and perf.drop is not None
+        else ""
+    )
+    floor = " [red]below the floor[/]" if perf.below_floor else ""
+    console.print(
+        f"performance on {perf.labelled_rows} labelled rows: {perf.metric} {perf.value:.4f}{at_gate}; "
+        f"floor {perf.floor:g}{floor}"
+    )
