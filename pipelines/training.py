@@ -282,11 +282,11 @@ def version_tags(project: Project, window: Window) -> dict[str, str]:
 
 def train(ws: Workspace, promote: bool = True) -> TrainResult:
     """Train a challenger on the validated window, log and register it, then (by default) run the gate."""
-    import mlflow
-
     from pipelines import tracking
 
     client = tracking.configure(ws.settings)  # fails fast, before any work, when MLflow is unreachable
+    import mlflow
+
     window = load_window(ws)
     fitted = fit(ws.project, window)
     started = time.perf_counter()
