@@ -35,6 +35,8 @@ project_app = typer.Typer(help="Inspect project contracts (project.yaml).", no_a
 data_app = typer.Typer(help="Put batches into a project's landing area.", no_args_is_help=True)
 app.add_typer(project_app, name="project")
 app.add_typer(data_app, name="data")
+quarantine_app = typer.Typer(help="Batches the data gate stopped: list, show, replay.", no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
 
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name (a folder under projects/).")]
 
@@ -108,6 +110,68 @@ def data_ingest(project: ProjectOpt = "churn") -> None:
     for batch in landed:
         console.print(f"landed [bold]{batch.name}[/] -> {batch.url}")
     console.print(f"{len(landed)} new batch(es)")
+
+
+# ------------------------------------------------------------------------------------------- the data gate
+@app.command("validate")
+def validate_command(project: ProjectOpt = "churn") -> None:
+    """Run every new landing batch through cleaning and the suite: validated store or quarantine.
+
+    Exit 0 when the gate ran, whatever it decided (a quarantine is a result, not an error); 2 on a real error.
+    """
+    from pipelines.validate import validate_landing
+    from pipelines.validation_report import print_run
+    from projects.workspace import Workspace
+
+    print_run(validate_landing(Workspace.open(project)), console)
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    project: ProjectOpt = "churn",
+    include_released: Annotated[bool, typer.Option("--all", help="Also list batches a replay released.")] = False,
+) -> None:
+    """List quarantined batches with their reasons and report links."""
+    from pipelines.quarantine import list_quarantine
+    from pipelines.validation_report import print_quarantine
+    from projects.workspace import Workspace
+
+    print_quarantine(list_quarantine(Workspace.open(project).store, include_released), console)
+
+
+@quarantine_app.command("show")
+def quarantine_show(
+    batch: Annotated[str, typer.Argument(help="Batch name or stem, e.g. 2026-01-03_breakage.")],
+    project: ProjectOpt = "churn",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
+) -> None:
+    """Show a quarantined batch's latest report: each failed expectation, its column, counts and examples."""
+    from pipelines.quarantine import read_report
+    from pipelines.validation_report import print_report
+    from projects.workspace import Workspace
+
+    report = read_report(Workspace.open(project).store, batch)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        print_report(report, console)
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    batch: Annotated[str | None, typer.Argument(help="Batch name or stem (default: every quarantined batch).")] = None,
+    project: ProjectOpt = "churn",
+) -> None:
+    """Run quarantined batches through cleaning and the current suite again, after a fix to the file or the contract.
+
+    A batch that passes goes to the validated store; one that fails stays quarantined. Both reports are kept.
+    """
+    from pipelines.quarantine import replay
+    from pipelines.validation_report import print_results
+    from projects.workspace import Workspace
+
+    results = replay(Workspace.open(project), [batch] if batch else None)
+    print_results(results, console, title=f"{project}: replay")
 
 
 # ------------------------------------------------------------------------------------------- training, registry

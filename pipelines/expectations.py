@@ -1,0 +1,479 @@
+"""The Great Expectations suite, derived from the contract, and how a batch is run through it.
+
+Nothing here restates a schema: every expectation is computed from ``project.schema`` (columns, types, nulls,
+ranges, allowed sets, unique ids, timestamps) plus the extra expectations ``project.expectations`` lists. Each
+one carries ``source``, the place in project.yaml it comes from, so a report can say why a rule exists.
+
+Speed (see tests/benchmarks/validation.py): the whole suite runs once over the whole frame with
+``BOOLEAN_ONLY`` (GX then computes only pass/fail); examples and counts are computed afterwards, and only for
+the expectations that failed. GX runs in an ephemeral context (no files written) with its progress bars off.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from projects.contract import ContractError, FeatureType, Project
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+EXAMPLES = 10  # unexpected values shown per failed expectation
+
+# Per contract type: what GX accepts (the typed column's dtype, or the Python type of each parsed value when a
+# column keeps unparseable values and is therefore an object column), and how a person calls it.
+TYPE_LISTS: dict[str, tuple[list[str], str]] = {
+    "numeric": (["float64", "float"], "a number"),
+    "integer": (["float64", "float"], "a whole number"),
+    "categorical": (["StringDtype", "str"], "text"),
+    "boolean": (["BooleanDtype", "bool"], "a boolean (true/false)"),
+    "timestamp": (["datetime64[ns]", "Timestamp"], "an ISO-8601 timestamp"),
+}
+
+
+@dataclass(frozen=True)
+class ExpectationSpec:
+    """One expectation as data: a GX class name, its kwargs and the project.yaml key it was derived from."""
+
+    type: str
+    kwargs: dict[str, Any]
+    source: str
+
+    @property
+    def column(self) -> str | None:
+        value = self.kwargs.get("column")
+        return str(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed expectation as a person needs it: what, which column, how many, examples, and why it exists."""
+
+    expectation: str
+    column: str | None
+    source: str
+    kwargs: dict[str, Any]
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    element_count: int | None = None
+    examples: list[Any] = field(default_factory=list)
+    example_ids: list[Any] = field(default_factory=list)
+    observed_value: Any = None
+    details: Any = None
+    exception: str | None = None
+    consequence_of: str | None = None  # set when this failure only follows from another one (missing column...)
+
+
+@dataclass(frozen=True)
+class SuiteOutcome:
+    success: bool
+    evaluated: int
+    failures: list[Failure]
+
+    @property
+    def primary(self) -> list[Failure]:
+        """Failures that are causes, not consequences: what a report leads with."""
+        return [f for f in self.failures if f.consequence_of is None]
+
+
+# ------------------------------------------------------------------------------------------------ the suite
+def derive_specs(project: Project, now: dt.datetime) -> list[ExpectationSpec]:
+    """The suite for ``project`` at time ``now`` (the future-timestamp bound moves with the clock)."""
+    schema = project.schema
+    specs = [
+        ExpectationSpec("ExpectTableRowCountToBeBetween", {"min_value": 1}, "a batch must hold at least one row"),
+        ExpectationSpec(
+            "ExpectTableColumnsToMatchSet", {"column_set": schema.columns, "exact_match": True}, "schema (all roles)"
+        ),
+    ]
+    specs += [ExpectationSpec("ExpectColumnToExist", {"column": c}, "schema (all roles)") for c in schema.columns]
+    specs += _id_specs(project) + _timestamp_specs(project, now) + _role_specs(project)
+    for feature in schema.features:
+        specs += _feature_specs(project, feature.name)
+    specs += [
+        ExpectationSpec(str(e["type"]), dict(e.get("kwargs") or {}), f"expectations[{i}]")
+        for i, e in enumerate(project.expectations)
+    ]
+    return specs
+
+
+def _type_spec(column: str, kind: str, source: str) -> ExpectationSpec:
+    type_list, _ = TYPE_LISTS[kind]
+    return ExpectationSpec("ExpectColumnValuesToBeInTypeList", {"column": column, "type_list": type_list}, source)
+
+
+def _not_null(column: str, max_null_fraction: float, source: str) -> ExpectationSpec:
+    kwargs: dict[str, Any] = {"column": column}
+    if max_null_fraction > 0:
+        kwargs["mostly"] = round(1 - max_null_fraction, 12)
+    return ExpectationSpec("ExpectColumnValuesToNotBeNull", kwargs, source)
+
+
+def _id_specs(project: Project) -> list[ExpectationSpec]:
+    name = project.schema.id.name
+    return [
+        _type_spec(name, "categorical", "schema.id"),
+        _not_null(name, 0.0, "schema.id"),
+        ExpectationSpec("ExpectColumnValuesToBeUnique", {"column": name}, "schema.id (ids are unique)"),
+    ]
+
+
+def _timestamp_specs(project: Project, now: dt.datetime) -> list[ExpectationSpec]:
+    ts = project.schema.timestamp
+    latest = now.astimezone(dt.UTC).replace(tzinfo=None) + dt.timedelta(seconds=ts.max_future_seconds)
+    return [
+        _type_spec(ts.name, "timestamp", "schema.timestamp"),
+        _not_null(ts.name, 0.0, "schema.timestamp"),
+        ExpectationSpec(
+            "ExpectColumnValuesToBeBetween",
+            {"column": ts.name, "max_value": latest.isoformat(timespec="seconds")},
+            "schema.timestamp.max_future_seconds (no event in the future)",
+        ),
+    ]
+
+
+def _role_specs(project: Project) -> list[ExpectationSpec]:
+    schema = project.schema
+    sensitive, target = schema.sensitive, schema.target
+    target_kind = "boolean" if target.type is FeatureType.boolean else target.type.value
+    return [
+        _type_spec(sensitive.name, "categorical", "schema.sensitive"),
+        _not_null(sensitive.name, 0.0, "schema.sensitive"),
+        ExpectationSpec(
+            "ExpectColumnValuesToBeInSet",
+            {"column": sensitive.name, "value_set": list(sensitive.values)},
+            "schema.sensitive.values",
+        ),
+        _type_spec(target.name, target_kind, "schema.target"),
+        _not_null(target.name, 0.0, "schema.target"),
+    ]
+
+
+def _feature_specs(project: Project, name: str) -> list[ExpectationSpec]:
+    feature = project.schema.feature(name)
+    where = f"schema.features[{name}]"
+    kind = "integer" if feature.integer else feature.type.value
+    specs = [
+        _type_spec(name, kind, f"{where}.type"),
+        _not_null(name, feature.max_null_fraction, f"{where}.max_null_fraction"),
+    ]
+    if feature.min is not None or feature.max is not None:
+        bounds = {k: v for k, v in (("min_value", feature.min), ("max_value", feature.max)) if v is not None}
+        specs.append(ExpectationSpec("ExpectColumnValuesToBeBetween", {"column": name, **bounds}, f"{where}.min/max"))
+    if feature.values:
+        specs.append(
+            ExpectationSpec(
+                "ExpectColumnValuesToBeInSet", {"column": name, "value_set": list(feature.values)}, f"{where}.values"
+            )
+        )
+    return specs
+
+
+def build_suite(project: Project, specs: list[ExpectationSpec], name: str = "gate") -> Any:
+    """GX objects for ``specs``; a project-listed expectation GX does not know is a contract error."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    from pydantic import ValidationError
+
+    expectations = []
+    for index, spec in enumerate(specs):
+        cls = getattr(gxe, spec.type, None)
+        if not isinstance(cls, type) or not issubclass(cls, gxe.Expectation):
+            raise ContractError(
+                f"project {project.name!r}, project.yaml {spec.source}: {spec.type!r} is not a Great Expectations "
+                "expectation (expected a class name such as ExpectColumnMeanToBeBetween)"
+            )
+        try:
+            expectations.append(cls(**spec.kwargs, meta={"spec": index, "source": spec.source}))
+        except (ValidationError, TypeError, ValueError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ContractError(f"project {project.name!r}, project.yaml {spec.source}: {spec.type}: {first}") from None
+    return gx.ExpectationSuite(name=name, expectations=expectations)
+
+
+def check_suite(project: Project, now: dt.datetime | None = None) -> list[ExpectationSpec]:
+    """Derive and build once, so a bad contract fails before any batch is touched."""
+    specs = derive_specs(project, now or dt.datetime.now(dt.UTC))
+    build_suite(project, specs)
+    return specs
+
+
+# ------------------------------------------------------------------------------------------------ typing
+@dataclass(frozen=True)
+class TypedBatch:
+    """``store``: the validated-store format; ``suite``: the same values as GX sees them (naive UTC times)."""
+
+    store: pd.DataFrame
+    suite: pd.DataFrame
+
+
+def type_batch(project: Project, frame: pd.DataFrame) -> TypedBatch:
+    """Give every contract column its declared type via the validated-store format (pipelines.datasets).
+
+    A column with values that do not fit keeps them (as text) next to the parsed ones, so the suite's type
+    expectation reports exactly those values instead of the whole batch failing on the first one.
+    """
+    import pandas as pd
+
+    from pipelines.datasets import CoercionError, coerce_types
+
+    columns: dict[str, pd.Series] = {}
+    for column in frame.columns:
+        try:
+            typed = coerce_types(project, frame[[column]])[column]
+        except CoercionError:
+            typed = _lenient(project, frame[column])
+        columns[column] = _integral(project, frame[column], typed)
+    store = pd.DataFrame(columns, index=frame.index)
+    suite = store
+    ts = project.schema.timestamp.name
+    if ts in store.columns and isinstance(store[ts].dtype, pd.DatetimeTZDtype):
+        suite = store.assign(**{ts: store[ts].dt.tz_convert(None)})
+    return TypedBatch(store=store, suite=suite)
+
+
+def _kind(project: Project, column: str) -> str:
+    schema = project.schema
+    if column == schema.timestamp.name:
+        return "timestamp"
+    if column == schema.target.name:
+        return "boolean" if schema.target.type is FeatureType.boolean else schema.target.type.value
+    if column in schema.feature_names:
+        return schema.feature(column).type.value
+    return "categorical"
+
+
+def _lenient(project: Project, raw: pd.Series) -> pd.Series:
+    """Parsed values where they parse, the original text where they do not (an object column)."""
+    import pandas as pd
+
+    from pipelines.datasets import FALSE_WORDS, TRUE_WORDS
+
+    kind = _kind(project, str(raw.name))
+    text = raw.astype("string").str.strip()
+    if kind == "timestamp":
+        parsed = pd.to_datetime(raw, errors="coerce", utc=True, format="ISO8601").astype(object)
+    elif kind == "boolean":
+        lowered = text.str.lower()
+        parsed = lowered.map(lambda v: True if v in TRUE_WORDS else False if v in FALSE_WORDS else None).astype(object)
+    else:
+        parsed = pd.to_numeric(raw, errors="coerce").astype(object)
+    bad = raw.notna() & pd.isna(parsed) & (text != "").fillna(False)
+    out = parsed.where(pd.notna(parsed), None)
+    out[bad] = raw[bad].astype(str)
+    return out
+
+
+def _integral(project: Project, raw: pd.Series, typed: pd.Series) -> pd.Series:
+    """Integer features: a fractional value is a type error (shown as written), like an unparseable one."""
+    column = str(raw.name)
+    if column not in project.schema.feature_names or not project.schema.feature(column).integer:
+        return typed
+    if typed.dtype.kind != "f":
+        return typed
+    fractional = typed.notna() & (typed % 1 != 0)
+    if not fractional.any():
+        return typed
+    out = typed.astype(object)
+    out[fractional] = raw[fractional].astype(str)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ running it
+def _context() -> Any:
+    """An ephemeral GX context: in-memory stores, no docs site (nothing written anywhere), progress bars off."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def get_batch(frame: pd.DataFrame) -> Any:
+    source = _context().data_sources.add_pandas("gate")
+    definition = source.add_dataframe_asset("batch").add_batch_definition_whole_dataframe("whole")
+    return definition.get_batch(batch_parameters={"dataframe": frame})
+
+
+def run_suite(
+    project: Project, specs: list[ExpectationSpec], frame: pd.DataFrame, examples: int = EXAMPLES
+) -> SuiteOutcome:
+    """Pass/fail for the whole suite in one pass; counts and examples only for what failed."""
+    batch = get_batch(frame)
+    quick = batch.validate(build_suite(project, specs), result_format="BOOLEAN_ONLY")
+    failed = sorted({int(r.expectation_config.meta["spec"]) for r in quick.results if not r.success})
+    if not failed:
+        return SuiteOutcome(success=True, evaluated=len(quick.results), failures=[])
+    result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": examples}
+    id_column = project.schema.id.name
+    if id_column in frame.columns:
+        result_format["unexpected_index_column_names"] = [id_column]
+    subset = [specs[i] for i in failed]
+    detailed = batch.validate(build_suite(project, subset, name="gate-failures"), result_format=result_format)
+    by_spec = {failed[int(r.expectation_config.meta["spec"])]: r for r in detailed.results}
+    failures = [_failure(specs[i], by_spec[i], id_column) for i in failed]
+    return SuiteOutcome(success=False, evaluated=len(quick.results), failures=_mark_consequences(failures))
+
+
+def _failure(spec: ExpectationSpec, result: Any, id_column: str) -> Failure:
+    details = dict(result.result or {})
+    index = details.get("partial_unexpected_index_list") or []
+    ids = [i.get(id_column) if isinstance(i, dict) else i for i in index]  # rows are named by their id
+    return Failure(
+        expectation=result.expectation_config.type,
+        column=spec.column,
+        source=spec.source,
+        kwargs=jsonable({k: v for k, v in spec.kwargs.items() if k != "column"}),
+        unexpected_count=details.get("unexpected_count"),
+        unexpected_percent=jsonable(details.get("unexpected_percent")),
+        element_count=details.get("element_count"),
+        examples=[]
+        if spec.type == "ExpectColumnValuesToNotBeNull"
+        else jsonable(details.get("partial_unexpected_list") or []),
+        example_ids=jsonable(ids),
+        observed_value=jsonable(details.get("observed_value")),
+        details=jsonable(details.get("details")),
+        exception=_exception_message(result.exception_info),
+    )
+
+
+def _exception_message(info: Any) -> str | None:
+    """GX nests exceptions by metric id; a person needs the first message, not the traceback."""
+    if not info:
+        return None
+    candidates = [info] if "raised_exception" in info else list(info.values())
+    for item in candidates:
+        if isinstance(item, dict) and (item.get("raised_exception") or item.get("exception_message")):
+            message = str(item.get("exception_message") or "").strip()
+            return message.splitlines()[0][:300] if message else "raised an exception"
+    return None
+
+
+def _mark_consequences(failures: list[Failure]) -> list[Failure]:
+    """A missing column, wrongly typed values or an empty batch make other checks fail too; say which is the cause."""
+    from dataclasses import replace
+
+    empty = any(f.expectation == "expect_table_row_count_to_be_between" for f in failures)
+    missing = {f.column for f in failures if f.expectation == "expect_column_to_exist"}
+    mistyped = {f.column for f in failures if f.expectation == "expect_column_values_to_be_in_type_list"}
+    out = []
+    for f in failures:
+        cause = None
+        if empty and f.expectation != "expect_table_row_count_to_be_between":
+            cause = "the batch has no rows"
+        elif f.column in missing and f.expectation != "expect_column_to_exist":
+            cause = f"column {f.column!r} is missing"
+        elif f.column in mistyped and f.exception and f.expectation != "expect_column_values_to_be_in_type_list":
+            cause = f"column {f.column!r} holds values of the wrong type"
+        out.append(replace(f, consequence_of=cause) if cause else f)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ reasons
+def describe(failure: Failure, project: Project | None = None) -> str:
+    """One sentence a person can act on, ending with the expectation's name."""
+    f, col = failure, failure.column
+    count, total = f.unexpected_count or 0, f.element_count
+    share = f" ({f.unexpected_percent:.1f}%)" if isinstance(f.unexpected_percent, float) else ""
+    examples = f"; e.g. {', '.join(short(v) for v in f.examples[:5])}" if f.examples else ""
+    if f.exception and f.consequence_of is None:
+        text = f"{col or 'table'}: could not be checked: {f.exception}"
+    elif f.expectation == "expect_column_to_exist":
+        text = f"missing column {col!r}"
+    elif f.expectation == "expect_table_columns_to_match_set":
+        text = _columns_text(f)
+    elif f.expectation == "expect_table_row_count_to_be_between":
+        text = f"the batch has no rows (observed {f.observed_value}); a header-only file?"
+    elif f.expectation == "expect_column_values_to_be_in_type_list":
+        text = _type_text(f, project, count, share, examples)
+    elif f.expectation == "expect_column_values_to_not_be_null":
+        allowed = 1 - float(f.kwargs.get("mostly", 1.0))
+        ids = f"; e.g. ids {', '.join(short(v) for v in f.example_ids[:5])}" if f.example_ids else ""
+        text = f"{col}: {count} of {total} values missing{share}, more than the {allowed:.0%} allowed{ids}"
+    elif f.expectation == "expect_column_values_to_be_between":
+        text = f"{col}: {count} value(s) outside {_bounds(f.kwargs)}{share}{examples}"
+    elif f.expectation == "expect_column_values_to_be_in_set":
+        text = f"{col}: {count} value(s) not in the allowed set {f.kwargs.get('value_set')}{share}{examples}"
+    elif f.expectation == "expect_column_values_to_be_unique":
+        text = f"{col}: {count} row(s) share an id with another row{examples}"
+    else:
+        observed = f"observed {short(f.observed_value)}" if f.observed_value is not None else f"{count} unexpected"
+        text = f"{col or 'table'}: {observed}, expected {short(f.kwargs)}{examples}"
+    return f"{text} [{f.expectation}]"
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """A value as a person reads it in one line: floats rounded, long text cut."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {short(v)}" for k, v in value.items()) + "}"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _bounds(kwargs: dict[str, Any]) -> str:
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if low is None:
+        return f"the allowed range (at most {high})"
+    if high is None:
+        return f"the allowed range (at least {low})"
+    return f"[{low}, {high}]"
+
+
+def _columns_text(f: Failure) -> str:
+    details = f.details or {}
+    mismatched = details.get("mismatched", {}) if isinstance(details, dict) else {}
+    parts = []
+    if mismatched.get("unexpected"):
+        parts.append(f"unexpected column(s) {sorted(mismatched['unexpected'])} not in the contract")
+    if mismatched.get("missing"):
+        parts.append(f"missing column(s) {sorted(mismatched['missing'])}")
+    return "columns do not match the contract: " + ("; ".join(parts) or f"found {f.observed_value}")
+
+
+def _type_text(f: Failure, project: Project | None, count: int, share: str, examples: str) -> str:
+    kind = next(
+        (label for types, label in TYPE_LISTS.values() if types == f.kwargs.get("type_list")), "the declared type"
+    )
+    if project is not None and f.column:
+        kind = TYPE_LISTS["integer" if _is_integer(project, f.column) else _kind(project, f.column)][1]
+    if f.unexpected_count is None:
+        return f"{f.column}: the column's type is {f.observed_value}, expected {kind}"
+    return f"{f.column}: {count} value(s) are not {kind}{share}{examples}"
+
+
+def _is_integer(project: Project, column: str) -> bool:
+    return column in project.schema.feature_names and project.schema.feature(column).integer
+
+
+def jsonable(value: Any) -> Any:
+    """Values GX returns (numpy scalars, Timestamps, NA, NaN) as plain JSON."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [jsonable(v) for v in value]
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (dt.datetime, dt.date, pd.Timestamp)):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, (bool, int, str)):
+        return value
+    return str(value)

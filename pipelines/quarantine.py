@@ -1,0 +1,106 @@
+"""Quarantine: what was stopped, why, and replay once a person has fixed it.
+
+Each quarantined batch is a folder ``quarantine/<stem>/`` holding the original file (the copy a person edits;
+the landing file itself is never changed), ``report.json``/``report.html`` (the latest decision) and
+``history/`` with every report ever written for it. ``replay`` runs the (possibly fixed) copy through cleaning
+and the current suite again, so either a fixed file or a contract change can release a batch: on a pass it is
+written to the validated store and its quarantine report becomes ``released``; on a failure it stays, with one
+more report in its history. Nothing is deleted either way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from projects.contract import ContractError
+
+if TYPE_CHECKING:
+    from pipelines.validate import BatchResult
+    from projects.storage import ProjectStore
+    from projects.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    stem: str
+    batch: str
+    status: str  # quarantined | released
+    decided_at: str
+    reasons: tuple[str, ...]
+    replays: int
+    report_url: str
+
+
+def read_report(store: ProjectStore, key: str) -> dict[str, Any]:
+    """The latest report of a quarantined batch; an unknown name lists the known ones."""
+    from pipelines.validate import REPORT, stem
+
+    key = stem(key)  # accept "2026-01-03_breakage" and "2026-01-03_breakage.csv"
+    if not store.exists("quarantine", key, f"{REPORT}.json"):
+        known = [e.stem for e in list_quarantine(store, include_released=True)]
+        raise ContractError(f"no quarantined batch {key!r}; known: {', '.join(known) or 'none'}")
+    report: dict[str, Any] = json.loads(store.read_text("quarantine", key, f"{REPORT}.json"))
+    return report
+
+
+def list_quarantine(store: ProjectStore, include_released: bool = False) -> list[QuarantineEntry]:
+    """Quarantined batches, oldest first; ``include_released`` adds those a replay released."""
+    import posixpath
+
+    from pipelines.validate import REPORT, decided_stems
+
+    validated, _ = decided_stems(store)
+    entries = []
+    for path in sorted(store.fs.glob(store.path("quarantine", "*", f"{REPORT}.json"))):
+        key = posixpath.basename(posixpath.dirname(path))
+        report = json.loads(store.read_text("quarantine", key, f"{REPORT}.json"))
+        status = "released" if key in validated else report["status"]
+        if status == "released" and not include_released:
+            continue
+        entries.append(
+            QuarantineEntry(
+                stem=key,
+                batch=report["batch"],
+                status=status,
+                decided_at=report["decided_at"],
+                reasons=tuple(report["reasons"]),
+                replays=sum(1 for h in report["history"] if h["run"] == "replay"),
+                report_url=report["report_urls"]["html"],
+            )
+        )
+    return entries
+
+
+def replay(ws: Workspace, batches: list[str] | None = None, now: dt.datetime | None = None) -> list[BatchResult]:
+    """Run quarantined batches (all still quarantined, or the named ones) through cleaning and the suite again."""
+    from filelock import FileLock
+
+    from pipelines.expectations import check_suite
+
+    specs = check_suite(ws.project, now)
+    with FileLock(str(ws.lock_path("validate"))):
+        names = batches or [e.stem for e in list_quarantine(ws.store)]
+        reports = [read_report(ws.store, name) for name in names]  # unknown names fail before any work
+        return [_replay_one(ws, specs, report) for report in reports]
+
+
+def _replay_one(ws: Workspace, specs: list[Any], previous: dict[str, Any]) -> BatchResult:
+    from pipelines.validate import build_report, check_batch, quarantine_batch, record_validated, stem
+
+    store, name = ws.store, previous["batch"]
+    key = stem(name)
+    data = store.read_bytes("quarantine", key, name)
+    verdict = check_batch(ws.project, specs, data, name)
+    url, now = store.url("quarantine", key, name), dt.datetime.now(dt.UTC)
+    report = build_report(ws, verdict, name=name, input_url=url, run="replay", decided_at=now)
+    report["history"] = previous["history"]
+    if verdict.status != "validated" or verdict.frame is None:
+        return quarantine_batch(ws, report, None)
+    report["outputs"] = {"released from": previous["report_urls"]["html"]}
+    result = record_validated(ws, report, verdict.frame)
+    released = {**report, "status": "released", "outputs": {"validated batch": result.data_url}}
+    quarantine_batch(ws, released, None)
+    return result
