@@ -219,16 +219,16 @@ def check_methods(project: Project) -> None:
     from evidently.legacy.core import ColumnType
 
     register_stattests()
-    for key, method, kind in (
-        ("drift.num_method", project.drift.num_method, ColumnType.Numerical),
-        ("drift.cat_method", project.drift.cat_method, ColumnType.Categorical),
+    for key, method, kind, label in (
+        ("drift.num_method", project.drift.num_method, ColumnType.Numerical, NUMERICAL),
+        ("drift.cat_method", project.drift.cat_method, ColumnType.Categorical, CATEGORICAL),
     ):
         try:
             get_registered_stattest(method, kind)
         except ValueError:
             known = sorted(n for n, kinds in _registered_stat_tests.items() if kind in kinds)
             raise ContractError(
-                f"project {project.name!r}: {key}: {method!r} is not an Evidently {kind.value} drift method; "
+                f"project {project.name!r}: {key}: {method!r} is not an Evidently {label} drift method; "
                 f"expected one of {known}"
             ) from None
 

@@ -7,6 +7,7 @@ home); traffic is scored by the real model and written with the serving side's i
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -114,7 +115,7 @@ def serve(
     probability = model_scores(model, frame[project.schema.model_inputs], project.task)
     writer = InferenceLogWriter(ws.store, project, flush_rows=10**9, flush_seconds=3600)
     bounds = np.linspace(0, len(frame), chunks + 1).astype(int)
-    for index, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+    for index, (lo, hi) in enumerate(itertools.pairwise(bounds)):
         part = frame.iloc[lo:hi]
         inputs = {name: part[name].tolist() for name in record_columns(project)}
         served_at = start + (end - start) * (index + 1) / (chunks + 1)
