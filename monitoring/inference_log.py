@@ -43,7 +43,7 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from projects.contract import FeatureType, Project
 
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mlops.inference_log")
 
-AREA = "inference"
+AREA: Final = "inference"
 PREDICTION = "prediction"
 PROBABILITY = "probability"
 MODEL_VERSION = "model_version"

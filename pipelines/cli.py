@@ -329,6 +329,50 @@ def monitor_command(
         console.print(f"trigger: [bold]{decision.action}[/] - {decision.reason}", highlight=False)
 
 
+# ------------------------------------------------------------------------------------------- serving
+@app.command("serve")
+def serve_command(
+    project: ProjectOpt = "churn",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1.")] = 3000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (each loads the champion).")] = 1,
+) -> None:
+    """Serve the project's champion with BentoML on 127.0.0.1 (hot-reloads when the alias moves)."""
+    import os
+
+    from projects.settings import REPO_ROOT
+    from projects.workspace import Workspace
+
+    Workspace.open(project)  # a bad project name fails here, with the known projects listed
+    env = {**os.environ, "MLOPS_PROJECT": project, "MLOPS_SERVING_WORKERS": str(workers)}
+    args = [sys.executable, "-m", "bentoml", "serve", "serving.service:svc", "--host", "127.0.0.1"]
+    args += ["--port", str(port), "--working-dir", str(REPO_ROOT)]
+    console.print(f"serving [bold]{project}[/] on http://127.0.0.1:{port} with {workers} worker(s)")
+    sys.stdout.flush()
+    os.execve(sys.executable, args, env)  # noqa: S606 - BentoML takes this process, so signals reach it
+
+
+@app.command("predict")
+def predict_command(
+    input_file: Annotated[str, typer.Option("--input", help="CSV or Parquet file (path or fsspec URL) to score.")],
+    output_file: Annotated[str, typer.Option("--output", help="Where to write id, prediction, probability.")],
+    project: ProjectOpt = "churn",
+) -> None:
+    """Score a file offline with the champion: the service's checks and model, no server."""
+    from projects.workspace import Workspace
+    from serving.predict import PredictError, predict_file
+
+    ws = Workspace.open(project)
+    try:
+        summary = predict_file(ws, input_file, output_file)
+    except PredictError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    console.print(
+        f"scored {summary.rows} rows with {ws.name} version {summary.model_version} "
+        f"in {summary.seconds:.2f}s -> {summary.output}"
+    )
+
+
 # ------------------------------------------------------------------------------------------- the loop
 @app.command("run")
 def run(project: ProjectOpt = "churn") -> None:

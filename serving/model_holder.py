@@ -1,0 +1,358 @@
+"""Model as data: the one reload mechanism every serving worker runs.
+
+The image holds code and libraries; the model comes from the registry. Each worker resolves
+``models:/<project>@champion``, loads that version in a background thread, checks it (the contract hash it was
+trained under, the library versions it was pickled with, a warm-up prediction on an example record built from
+the contract) and only then swaps it in with one reference assignment, which is atomic in CPython: a request
+reads ``holder.current`` once and uses that model and its version to the end. The alias is polled every
+``serving.poll_seconds``; a new version goes through the same steps, and if anything fails the old model keeps
+serving and the failure is reported (``status()``) and retried later.
+
+A worker is not ready until a model is loaded, and ``reason`` says why in words an operator can act on:
+no champion yet, the tracking server is unreachable, the contract or the libraries do not match.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from projects.contract import Project, Task
+from projects.registry import TAG_CONTRACT_HASH, TAG_LIBRARIES, TAG_TRAINED_AT, champion_version, model_name, model_uri
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from projects.settings import Settings
+
+log = logging.getLogger("mlops.serving")
+
+# Libraries whose versions must match the training run's for a pickled model to be trusted, and how many
+# leading version parts must agree (scikit-learn pickles are only supported within a minor release).
+PINNED_LIBRARIES = {"python": 2, "scikit-learn": 2, "numpy": 1}
+RETRY_FAILED_AFTER_POLLS = 10
+
+
+class ModelRejectedError(Exception):
+    """A champion version this worker refuses to serve; the message is the readiness reason."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A champion version checked and ready to score; immutable so a swap cannot tear it."""
+
+    project: Project
+    name: str
+    version: str
+    run_id: str | None
+    trained_at: str | None
+    contract_hash: str
+    model: Any
+    positive_index: int | None  # column of predict_proba holding the positive class; None: no probabilities
+    loaded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(prediction, probability) as float64 arrays: 1.0/0.0 and P(positive), or value and NaN."""
+        import numpy as np
+
+        if self.positive_index is not None:
+            proba = self.model.predict_proba(frame)
+            prediction = (proba.argmax(axis=1) == self.positive_index).astype("float64")
+            return prediction, proba[:, self.positive_index].astype("float64")
+        raw = np.asarray(self.model.predict(frame))
+        if self.project.task is Task.classification:
+            prediction = np.asarray([_same_label(v, self.project.schema.target.positive) for v in raw], dtype="float64")
+        else:
+            prediction = raw.astype("float64")
+        return prediction, np.full(len(raw), np.nan)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "project": self.project.name,
+            "model_name": self.name,
+            "model_version": self.version,
+            "run_id": self.run_id,
+            "trained_at": self.trained_at,
+            "contract_hash": self.contract_hash,
+            "loaded_at": self.loaded_at.isoformat(),
+            "has_probabilities": self.positive_index is not None,
+        }
+
+
+def _same_label(value: Any, positive: Any) -> bool:
+    return str(value).strip().lower() == str(positive).strip().lower()
+
+
+def positive_column(project: Project, model: Any) -> int | None:
+    """Which predict_proba column is the positive class (None for regression or a model without it)."""
+    if project.task is not Task.classification or not hasattr(model, "predict_proba"):
+        return None
+    classes = list(getattr(model, "classes_", []))
+    for i, label in enumerate(classes):
+        if _same_label(label, project.schema.target.positive):
+            return i
+    if len(classes) == 2:
+        return 1  # by convention column 1 is the positive class
+    raise ModelRejectedError(
+        f"the model's classes {classes} do not include the positive class {project.schema.target.positive!r}"
+    )
+
+
+# --------------------------------------------------------------------------------------------- checks
+def running_libraries() -> dict[str, str]:
+    """Versions of what a pickled model depends on, in this process (training records the same keys)."""
+    from importlib.metadata import version
+
+    found = {"python": platform.python_version()}
+    for name in ("scikit-learn", "numpy", "pandas", "mlflow"):
+        try:
+            found[name] = version(name)
+        except Exception:  # noqa: S112 - a library that is not installed is simply not compared
+            continue
+    return found
+
+
+def library_mismatches(recorded: dict[str, str], running: dict[str, str]) -> list[str]:
+    """Pinned libraries whose version parts differ between training and here, as readable phrases."""
+    recorded = {("scikit-learn" if k == "sklearn" else k): str(v) for k, v in recorded.items()}
+    out = []
+    for name, parts in PINNED_LIBRARIES.items():
+        known = name in recorded and name in running
+        if known and recorded[name].split(".")[:parts] != running[name].split(".")[:parts]:
+            out.append(f"{name} {recorded[name]} at training, {running[name]} here")
+    return out
+
+
+def check_version_tags(project: Project, version: str, tags: dict[str, str]) -> None:
+    """Refuse a version trained under another contract or pickled with incompatible libraries."""
+    expected = project.contract_hash()
+    recorded = tags.get(TAG_CONTRACT_HASH)
+    if recorded is None:
+        raise ModelRejectedError(f"version {version} has no {TAG_CONTRACT_HASH} tag, so its contract is unknown")
+    if recorded != expected:
+        raise ModelRejectedError(
+            f"contract mismatch: version {version} was trained under contract {recorded}, this service runs "
+            f"{expected} (retrain under the current project.yaml, or serve the project.yaml it was trained with)"
+        )
+    try:
+        libraries = json.loads(tags[TAG_LIBRARIES])
+    except KeyError:
+        raise ModelRejectedError(
+            f"version {version} has no {TAG_LIBRARIES} tag, so its library versions are unknown"
+        ) from None
+    except ValueError:
+        raise ModelRejectedError(
+            f"version {version}: tag {TAG_LIBRARIES} is not JSON: {tags[TAG_LIBRARIES]!r}"
+        ) from None
+    mismatches = library_mismatches(libraries, running_libraries())
+    if mismatches:
+        raise ModelRejectedError(f"library mismatch for version {version}: {'; '.join(mismatches)}")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
+
+
+# --------------------------------------------------------------------------------------------- the holder
+class ModelHolder:
+    """Holds the champion a worker serves and keeps it current (see the module docstring)."""
+
+    def __init__(
+        self,
+        project: Project,
+        settings: Settings,
+        poll_seconds: float | None = None,
+        freeze_gc: bool = False,
+    ) -> None:
+        self.project = project
+        self.settings = settings
+        self.poll_seconds = poll_seconds or project.serving.poll_seconds
+        self.freeze_gc = freeze_gc
+        self.name = model_name(project.name)
+        self.uri = model_uri(project.name)
+        self.current: LoadedModel | None = None  # read once per request; replaced, never mutated
+        self.reason = f"starting: resolving {self.uri}"
+        self.last_error: str | None = None
+        self.last_check: dt.datetime | None = None
+        self.swaps = 0
+        self._failed: dict[str, float] = {}  # version -> monotonic time of its last failed attempt
+        self._client: MlflowClient | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ready_event = threading.Event()
+
+    @property
+    def ready(self) -> bool:
+        return self.current is not None
+
+    def status(self) -> dict[str, Any]:
+        current = self.current
+        return {
+            "ready": current is not None,
+            "reason": self.reason,
+            "model_version": current.version if current else None,
+            "last_error": self.last_error,
+            "last_check": self.last_check.isoformat() if self.last_check else None,
+            "poll_seconds": self.poll_seconds,
+        }
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def start(self) -> ModelHolder:
+        """Poll in a daemon thread: the first resolution happens at once, off the caller's thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="model-holder", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self._ready_event.wait(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.refresh()
+            except Exception as exc:  # never let the poller die; the next poll retries
+                log.exception("model holder: unexpected error while polling %s", self.uri)
+                self.last_error = _short(exc)
+            self._stop.wait(self.poll_seconds)
+
+    # -- one poll --------------------------------------------------------------------------------------
+    def refresh(self) -> bool:
+        """Resolve the alias; load, check and swap in a new champion. True if a new version was swapped in."""
+        self.last_check = dt.datetime.now(dt.UTC)
+        try:
+            version = champion_version(self._registry(), self.project.name)
+        except Exception as exc:
+            return self._report(f"tracking server unreachable at {self._tracking_uri()}: {_short(exc)}")
+        if version is None:
+            return self._report(
+                f"no champion: {self.uri} is not set in the registry at {self._tracking_uri()} "
+                "(train a model and promote it first)"
+            )
+        current = self.current
+        if current is not None and current.version == version:
+            self.last_error = None
+            return False
+        if time.monotonic() - self._failed.get(version, -1e9) < RETRY_FAILED_AFTER_POLLS * self.poll_seconds:
+            return False  # failed recently: keep serving what we have, retry later
+        return self._load_and_swap(version)
+
+    def _load_and_swap(self, version: str) -> bool:
+        started = time.perf_counter()
+        try:
+            loaded = self.load(version)
+        except ModelRejectedError as exc:
+            self._failed[version] = time.monotonic()
+            return self._report(str(exc))
+        except Exception as exc:
+            self._failed[version] = time.monotonic()
+            return self._report(f"version {version} of {self.name} failed to load: {_short(exc)}")
+        previous = self.current
+        self.current = loaded  # the atomic swap
+        self.swaps += 1
+        self.reason, self.last_error = f"serving version {version}", None
+        self._failed.pop(version, None)
+        if self.freeze_gc:
+            gc.freeze()  # the model's objects never need scanning again: keeps full GC passes short
+        self._ready_event.set()
+        was = f"version {previous.version}" if previous else "nothing"
+        log.info(
+            "model holder: now serving %s version %s (was %s; loaded in %.2fs)",
+            self.name,
+            version,
+            was,
+            time.perf_counter() - started,
+        )
+        return True
+
+    def _report(self, reason: str) -> bool:
+        """Record why a poll did not (re)load; log it once per change so logs stay readable."""
+        if self.current is None:
+            if reason != self.reason:
+                log.warning("model holder: not ready: %s", reason)
+            self.reason = reason
+        elif reason != self.last_error:
+            log.warning("model holder: keeping version %s: %s", self.current.version, reason)
+        self.last_error = reason
+        return False
+
+    # -- loading ---------------------------------------------------------------------------------------
+    def _tracking_uri(self) -> str:
+        return self.settings.tracking_url
+
+    def _registry(self) -> MlflowClient:
+        if self._client is None:
+            import mlflow
+            from mlflow import MlflowClient
+
+            from pipelines.tracking import resolve
+
+            # Fail fast when the server is down: a readiness reason now beats minutes of retries.
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+            os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+            where = resolve(self.settings)
+            mlflow.set_tracking_uri(where.tracking_uri)
+            mlflow.set_registry_uri(where.registry_uri)
+            self._client = MlflowClient(tracking_uri=where.tracking_uri, registry_uri=where.registry_uri)
+        return self._client
+
+    def load(self, version: str) -> LoadedModel:
+        """Download, check and warm up one version; raises ModelRejectedError with a reason a person reads."""
+        import mlflow.sklearn
+
+        record = self._registry().get_model_version(self.name, version)
+        tags = dict(record.tags or {})
+        check_version_tags(self.project, version, tags)
+        workdir = tempfile.mkdtemp(prefix=f"mlops-{self.name}-{version}-")
+        try:
+            model = mlflow.sklearn.load_model(f"models:/{self.name}/{version}", dst_path=workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        loaded = LoadedModel(
+            project=self.project,
+            name=self.name,
+            version=str(version),
+            run_id=record.run_id,
+            trained_at=tags.get(TAG_TRAINED_AT),
+            contract_hash=tags[TAG_CONTRACT_HASH],
+            model=model,
+            positive_index=positive_column(self.project, model),
+        )
+        warm_up(loaded)
+        return loaded
+
+
+def warm_up(loaded: LoadedModel) -> None:
+    """Score the contract's example record: proves the model takes the contract's frame before it serves."""
+    from serving.schema import example_record, model_frame, record_model, records_to_columns
+
+    record = record_model(loaded.project).model_validate(example_record(loaded.project))
+    frame = model_frame(loaded.project, records_to_columns(loaded.project, [record]))
+    try:
+        prediction, _ = loaded.score(frame)
+    except Exception as exc:
+        raise ModelRejectedError(
+            f"version {loaded.version} cannot score a record of this contract: {_short(exc)}"
+        ) from exc
+    if len(prediction) != 1:
+        raise ModelRejectedError(f"version {loaded.version} returned {len(prediction)} predictions for 1 record")

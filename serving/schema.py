@@ -1,0 +1,202 @@
+"""The service's request and response models, generated from the contract (never written by hand).
+
+Each feature becomes a typed field: numeric -> a finite number within [min, max] (a whole number when the
+contract says ``integer``), categorical -> one of the allowed values, boolean -> true/false; a feature whose
+``max_null_fraction`` is above zero may be null or left out. The record id (the contract's id column, by its
+name) is required and echoed; the sensitive attribute is accepted (required when it is a model input) and
+logged with every inference. Unknown fields are rejected, so a misspelt feature is a 4xx, not a silent null.
+
+Types are strict where lax parsing would hide a client bug: "3" is not a number, 1 is not true.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from projects.contract import Feature, FeatureType, Project, Task
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import pandas as pd
+
+RECORDS = "records"  # the request's one field: the list of records to score
+_MODELS: dict[tuple[str, str, str], type[BaseModel]] = {}
+
+
+def _cached(kind: str) -> Callable[[Callable[[Project], type[BaseModel]]], Callable[[Project], type[BaseModel]]]:
+    """Build each model once per contract (a Project holds dicts, so it cannot key an lru_cache)."""
+
+    def decorate(build: Callable[[Project], type[BaseModel]]) -> Callable[[Project], type[BaseModel]]:
+        def cached(project: Project) -> type[BaseModel]:
+            key = (kind, project.name, project.contract_hash())
+            if key not in _MODELS:
+                _MODELS[key] = build(project)
+            return _MODELS[key]
+
+        cached.__doc__ = build.__doc__
+        return cached
+
+    return decorate
+
+
+def attribute(column: str) -> str:
+    """The Python attribute holding ``column`` on a record (renamed if it would shadow pydantic's own)."""
+    return f"field_{column}" if hasattr(BaseModel, column) or column.startswith("model_") else column
+
+
+def _field(column: str, kind: Any, default: Any) -> tuple[Any, Any]:
+    if attribute(column) == column:
+        return (kind, default)
+    return (kind, Field(default, alias=column))
+
+
+class Contract(BaseModel):
+    """Base of the generated models: unknown keys are errors; field names may look like pydantic's own."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), serialize_by_alias=True)
+
+
+def one_of(values: tuple[str, ...]) -> Any:
+    """``Literal[values]`` for values known only at run time (a JSON-schema enum)."""
+    return Literal[values]
+
+
+def _feature_type(feature: Feature) -> Any:
+    """The pydantic type of one feature (nullability is added by the caller)."""
+    doc = feature.description or None
+    if feature.type is FeatureType.numeric:
+        return Annotated[
+            float,
+            Field(
+                strict=True,
+                ge=feature.min,
+                le=feature.max,
+                allow_inf_nan=False,
+                multiple_of=1 if feature.integer else None,
+                description=doc,
+            ),
+        ]
+    if feature.type is FeatureType.boolean:
+        return Annotated[bool, Field(strict=True, description=doc)]
+    assert feature.values is not None  # the contract guarantees it for categoricals
+    return Annotated[one_of(feature.values), Field(description=doc)]
+
+
+def _optional(column: str, kind: Any, required: bool) -> tuple[Any, Any]:
+    return _field(column, kind, ...) if required else _field(column, kind | None, None)
+
+
+def _example(project: Project) -> dict[str, Any]:
+    """A valid record (middle of each range, first allowed value), for the OpenAPI example and warm-ups."""
+    schema = project.schema
+    record: dict[str, Any] = {schema.id.name: "example-1"}
+    for feature in schema.features:
+        if feature.type is FeatureType.numeric:
+            low, high = feature.min or 0.0, feature.max if feature.max is not None else (feature.min or 0.0) + 1
+            value = (low + high) / 2
+            record[feature.name] = float(round(value)) if feature.integer else value
+        elif feature.type is FeatureType.boolean:
+            record[feature.name] = False
+        else:
+            record[feature.name] = feature.values[0] if feature.values else ""
+    record[schema.sensitive.name] = schema.sensitive.values[0]
+    return record
+
+
+def example_record(project: Project) -> dict[str, Any]:
+    return _example(project)
+
+
+def _title(project: Project) -> str:
+    return "".join(part.capitalize() for part in project.name.split("-"))
+
+
+@_cached("record")
+def record_model(project: Project) -> type[BaseModel]:
+    """One record to score: the id, the features, the sensitive attribute."""
+    schema = project.schema
+    record_id = Annotated[str, Field(strict=True, min_length=1, max_length=256, description="Record id, echoed")]
+    fields: dict[str, Any] = {attribute(schema.id.name): _field(schema.id.name, record_id, ...)}
+    for feature in schema.features:
+        fields[attribute(feature.name)] = _optional(feature.name, _feature_type(feature), required=not feature.nullable)
+    sensitive: Any = Annotated[one_of(schema.sensitive.values), Field(description="Audited for fairness; logged")]
+    fields[attribute(schema.sensitive.name)] = _optional(
+        schema.sensitive.name, sensitive, required=schema.sensitive.model_input
+    )
+    model: type[BaseModel] = create_model(
+        f"{_title(project)}Record",
+        __base__=Contract,
+        __doc__=f"One {project.name} record to score.",
+        **fields,
+    )
+    return model
+
+
+@_cached("request")
+def request_model(project: Project) -> type[BaseModel]:
+    """The body of a predict call: ``{"records": [...]}``, 1 to ``serving.max_batch_size`` records."""
+    records: Any = Annotated[
+        list[record_model(project)],  # type: ignore[misc]
+        Field(min_length=1, max_length=project.serving.max_batch_size, description="Records to score"),
+    ]
+    fields: dict[str, Any] = {RECORDS: (records, ...)}
+    model: type[BaseModel] = create_model(
+        f"{_title(project)}PredictRequest",
+        __base__=Contract,
+        __doc__=f"Records to score with the {project.name} champion.",
+        **fields,
+    )
+    model.model_config["json_schema_extra"] = {"example": {RECORDS: [_example(project)]}}  # OpenAPI 3.0 style
+    model.model_rebuild(force=True)
+    return model
+
+
+@_cached("response")
+def response_model(project: Project) -> type[BaseModel]:
+    """Ids echoed in request order, predictions, probabilities (classification), and which model answered."""
+    id_name = project.schema.id.name
+    doc = (
+        "1.0 if the positive class is predicted, else 0.0"
+        if project.task is Task.classification
+        else "The predicted value"
+    )
+    prediction = create_model(  # type: ignore[call-overload]
+        f"{_title(project)}Prediction",
+        __base__=Contract,
+        **{
+            attribute(id_name): _field(id_name, str, ...),
+            "prediction": (float, Field(description=doc)),
+            "probability": (float | None, Field(description="Probability of the positive class; null if none")),
+        },
+    )
+    model_ref = create_model(
+        "ModelRef",
+        __base__=Contract,
+        name=(str, Field(description="Registered model name")),
+        version=(str, Field(description="Registered model version that answered")),
+    )
+    model: type[BaseModel] = create_model(
+        f"{_title(project)}PredictResponse",
+        __base__=Contract,
+        model=(model_ref, ...),
+        predictions=(list[prediction], ...),
+    )
+    return model
+
+
+def records_to_columns(project: Project, records: Sequence[BaseModel]) -> dict[str, list[Any]]:
+    """Validated records -> the log's record columns as Python lists (cheap: no pandas on this path)."""
+    from monitoring.inference_log import record_columns
+
+    return {name: [getattr(r, attribute(name)) for r in records] for name in record_columns(project)}
+
+
+def model_frame(project: Project, columns: dict[str, list[Any]]) -> pd.DataFrame:
+    """The model's input: ``schema.model_inputs`` typed exactly as training saw them."""
+    from monitoring.inference_log import typed_frame
+
+    return typed_frame(project, columns, project.schema.model_inputs)

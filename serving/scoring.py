@@ -1,0 +1,132 @@
+"""What one predict call does, whatever HTTP framework carries it.
+
+The BentoML service and the benchmark's bare FastAPI app both call ``Scorer.predict`` so the benchmark compares
+the frameworks, not two implementations: validated records -> a typed frame -> the champion -> the inference
+log (handed over, not written) -> the response model with ids echoed and the version that answered.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from serving.schema import attribute, model_frame, records_to_columns, response_model
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from pydantic import BaseModel
+
+    from monitoring.inference_log import InferenceLogWriter
+    from projects.settings import Settings
+    from projects.workspace import Workspace
+    from serving.model_holder import LoadedModel, ModelHolder
+
+
+class NotReadyError(RuntimeError):
+    """No model loaded yet; the message is the readiness reason (a transport answers 503 with it)."""
+
+
+@dataclass
+class ServingMetrics:
+    """Prometheus series that carry the model version (multiprocess-safe under BentoML's workers)."""
+
+    model_info: Any
+    predictions: Any
+    requests: Any
+
+    @classmethod
+    def create(cls) -> ServingMetrics:
+        import prometheus_client as prom
+
+        return cls(
+            model_info=prom.Gauge(
+                "mlops_model_info",
+                "1 for the model version a worker serves, 0 for versions it served before",
+                ["project", "model_version"],
+                multiprocess_mode="liveall",
+            ),
+            predictions=prom.Counter(
+                "mlops_predictions", "Records scored, by model version", ["project", "model_version"]
+            ),
+            requests=prom.Counter(
+                "mlops_predict_requests", "Predict calls answered, by model version", ["project", "model_version"]
+            ),
+        )
+
+
+_METRICS: ServingMetrics | None = None
+_METRICS_LOCK = threading.Lock()
+
+
+def serving_metrics() -> ServingMetrics:
+    """One set per process (prometheus_client refuses duplicate registrations)."""
+    global _METRICS  # noqa: PLW0603 - a per-process registry is what Prometheus expects
+    with _METRICS_LOCK:
+        if _METRICS is None:
+            _METRICS = ServingMetrics.create()
+        return _METRICS
+
+
+class Scorer:
+    """The champion, the inference log and the response model of one project, ready for requests."""
+
+    def __init__(
+        self, ws: Workspace, holder: ModelHolder, log: InferenceLogWriter, metrics: ServingMetrics | None = None
+    ) -> None:
+        self.ws, self.project, self.holder, self.log, self.metrics = ws, ws.project, holder, log, metrics
+        self.response = response_model(ws.project)
+        self._id_name = ws.project.schema.id.name
+        self._id_attr = attribute(self._id_name)
+        self._shown_version: str | None = None
+
+    @classmethod
+    def open(cls, project: str, settings: Settings | None = None, metrics: bool = True) -> Scorer:
+        """Open the workspace, start polling the champion and start the log writer."""
+        from monitoring.inference_log import InferenceLogWriter
+        from projects.workspace import Workspace
+        from serving.model_holder import ModelHolder
+
+        ws = Workspace.open(project, settings)
+        holder = ModelHolder(ws.project, ws.settings, freeze_gc=True).start()
+        log = InferenceLogWriter(ws.store, ws.project).start()
+        return cls(ws, holder, log, serving_metrics() if metrics else None)
+
+    def close(self) -> None:
+        """Graceful shutdown: stop polling, write the buffered inference log."""
+        self.holder.stop()
+        self.log.close()
+
+    def predict(self, records: Sequence[BaseModel]) -> BaseModel:
+        loaded = self.holder.current  # one read: this request uses this model and this version throughout
+        if loaded is None:
+            raise NotReadyError(self.holder.reason)
+        columns = records_to_columns(self.project, records)
+        prediction, probability = loaded.score(model_frame(self.project, columns))
+        self.log.append(columns, prediction, probability, loaded.version)
+        if self.metrics is not None:
+            self._count(loaded, len(records))
+        return self._respond(loaded, columns[self._id_name], prediction, probability)
+
+    def _respond(self, loaded: LoadedModel, ids: list[str], prediction: Any, probability: Any) -> BaseModel:
+        probabilities = [None if math.isnan(p) else p for p in probability.tolist()]
+        rows = [
+            {self._id_name: i, "prediction": p, "probability": q}
+            for i, p, q in zip(ids, prediction.tolist(), probabilities, strict=True)
+        ]
+        return self.response.model_validate(
+            {"model": {"name": loaded.name, "version": loaded.version}, "predictions": rows}
+        )
+
+    def _count(self, loaded: LoadedModel, rows: int) -> None:
+        assert self.metrics is not None
+        name = self.project.name
+        if loaded.version != self._shown_version:
+            if self._shown_version is not None:
+                self.metrics.model_info.labels(name, self._shown_version).set(0)
+            self.metrics.model_info.labels(name, loaded.version).set(1)
+            self._shown_version = loaded.version
+        self.metrics.predictions.labels(name, loaded.version).inc(rows)
+        self.metrics.requests.labels(name, loaded.version).inc()
