@@ -1,0 +1,220 @@
+"""Container fixtures: the three images built for real, the MLflow and serving containers on a user-defined
+network, PostgreSQL (Debian's, on the host) and S3 (moto) as MLflow's backends, and a champion registered by
+the jobs image itself (generate -> validate -> train), exactly as the initial training Job does in a cluster.
+
+Built once per session. Without a Docker engine the suite is skipped with the reason; under CI=true it fails
+instead, because .ci/run provisions the engine and a skip there would hide a broken build.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tests.container import harness
+from tests.container.harness import BuiltImages, HostPostgres
+
+REPORT: dict[str, Any] = {}
+ALLOWED_HOSTS = "mlflow,mlflow:5000,localhost,localhost:*,127.0.0.1,127.0.0.1:*"
+S3_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+ARTIFACT_BUCKET = "mlflow-artifacts"
+
+
+def unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: .ci/run should have provisioned it)")
+    pytest.skip(reason)
+
+
+def env_options(values: dict[str, str]) -> tuple[str, ...]:
+    return tuple(item for key, value in values.items() for item in ("-e", f"{key}={value}"))
+
+
+@pytest.fixture(scope="session")
+def engine() -> None:
+    problem = harness.engine_problem()
+    if problem:
+        unavailable(
+            f"container tests need Docker: {problem}. Start Docker; on a bare Debian machine "
+            "infra/scripts/docker-engine.sh (run by .ci/run) provides one"
+        )
+
+
+@pytest.fixture(scope="session")
+def images(engine: None) -> BuiltImages:
+    base = harness.resolve_base_image()
+    if base is None:
+        unavailable(
+            f"no base image: {os.environ.get('BASE_IMAGE', harness.DEFAULT_BASE)} cannot be pulled and "
+            f"{harness.OFFLINE_BASE} does not exist; make it with infra/scripts/offline-base-image.sh"
+        )
+    built = harness.build_images(base)  # type: ignore[arg-type]
+    REPORT["build (3 images, through build-images.sh)"] = f"{built.seconds:.1f} s from {built.base}"
+    for name in harness.IMAGES:
+        REPORT[f"size mlops-{name}"] = f"{harness.image_size_mb(built.ref(name)):.0f} MB"
+    return built
+
+
+@pytest.fixture(scope="session")
+def net(engine: None) -> Iterator[tuple[str, str]]:
+    with harness.network() as (name, gateway):
+        yield name, gateway
+
+
+@pytest.fixture(scope="session")
+def s3(net: tuple[str, str]) -> Iterator[str]:
+    """moto S3 on the network's gateway, so containers reach it; holds MLflow's artifact bucket."""
+    import boto3
+
+    with harness.moto_s3(net[1]) as endpoint:
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        client.create_bucket(Bucket=ARTIFACT_BUCKET)
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def postgres(net: tuple[str, str]) -> Iterator[HostPostgres | None]:
+    """Debian's PostgreSQL on the gateway; None (MLflow then uses SQLite in its volume) when not installed."""
+    if harness.postgres_bin() is None:
+        yield None
+        return
+    with harness.host_postgres(net[1]) as pg:
+        yield pg
+
+
+@dataclass
+class Running:
+    cid: str
+    url: str
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(
+    images: BuiltImages, net: tuple[str, str], s3: str, postgres: HostPostgres | None
+) -> Iterator[Running]:
+    env = {**S3_KEYS, "MLFLOW_S3_ENDPOINT_URL": s3, "MLFLOW_ARTIFACTS_DESTINATION": f"s3://{ARTIFACT_BUCKET}/artifacts"}
+    if postgres is not None:
+        env["MLFLOW_BACKEND_STORE_URI"] = postgres.sqlalchemy_url
+    options = (
+        "--name",
+        f"{harness.PREFIX}-mlflow",
+        "--network",
+        net[0],
+        "--network-alias",
+        "mlflow",
+        "--read-only",
+        "-p",
+        "127.0.0.1::5000",
+        *env_options(env),
+    )
+    args = ("--host", "0.0.0.0", "--port", "5000", "--allowed-hosts", ALLOWED_HOSTS)
+    with harness.container(images.ref("mlflow"), *args, options=options) as cid:
+        url = harness.published_url(cid, 5000)
+        seconds = harness.wait_for(f"{url}/health", timeout=300, cid=cid)
+        backend = "PostgreSQL" if postgres else "SQLite"
+        REPORT["mlflow container: start to /health 200"] = f"{seconds:.1f} s ({backend} backend, S3 artifacts)"
+        yield Running(cid, url, {"backend": backend})
+
+
+@pytest.fixture(scope="session")
+def jobs(images: BuiltImages, net: tuple[str, str], mlflow_server: Running) -> Iterator[Callable[..., str]]:
+    """Run a `mlops` command in the jobs image (read-only rootfs, a named volume as MLOPS_HOME)."""
+    volume = harness.docker("volume", "create", f"{harness.PREFIX}-jobs-home")
+
+    def run(*args: str, timeout: float = 300) -> str:
+        proc = subprocess.run(
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--network",
+                net[0],
+                "--read-only",
+                "-v",
+                f"{volume}:/var/lib/mlops",
+                "-e",
+                "MLOPS_TRACKING_URI=http://mlflow:5000",
+                "-e",
+                "COLUMNS=160",
+                images.ref("jobs"),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert proc.returncode == 0, (
+            f"jobs image `mlops {' '.join(args)}` exit {proc.returncode}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+        )
+        return proc.stdout + proc.stderr
+
+    yield run
+    harness.docker("volume", "rm", "-f", volume, check=False)
+
+
+@pytest.fixture(scope="session")
+def champion(jobs: Callable[..., str]) -> dict[str, str]:
+    """Landing batches, the data gate and a registered, gated champion: all done by the jobs image."""
+    started = time.perf_counter()
+    out = {
+        "generate": jobs(
+            "data", "generate", "--project", "churn", "--batches", "5", "--rows", "300", "--start", "2026-01-01"
+        )
+    }
+    out["validate"] = jobs("validate", "--project", "churn")
+    out["train"] = jobs("train", "--project", "churn")
+    REPORT["jobs image: generate + validate + train"] = f"{time.perf_counter() - started:.1f} s"
+    return out
+
+
+@pytest.fixture(scope="session")
+def serving(
+    images: BuiltImages, net: tuple[str, str], champion: dict[str, str], mlflow_server: Running
+) -> Iterator[Running]:
+    """The serving container: read-only rootfs, no mounts (only the image's declared volumes are writable)."""
+    from projects.contract import load_project
+    from projects.settings import REPO_ROOT
+    from serving.schema import example_record
+
+    record = example_record(load_project("churn", REPO_ROOT / "projects"))
+    options = (
+        "--name",
+        f"{harness.PREFIX}-serving",
+        "--network",
+        net[0],
+        "--read-only",
+        "-p",
+        "127.0.0.1::3000",
+        "-e",
+        "MLOPS_TRACKING_URI=http://mlflow:5000",
+        "-e",
+        "MLOPS_PROJECT=churn",
+    )
+    started = time.perf_counter()
+    with harness.container(images.ref("serving"), options=options) as cid:
+        url = harness.published_url(cid, 3000)
+        harness.wait_for(f"{url}/predict", timeout=300, cid=cid, method="POST", body={"records": [record]})
+        seconds = time.perf_counter() - started
+        REPORT["serving container: docker run to first 200 on POST /predict"] = f"{seconds:.1f} s"
+        yield Running(cid, url, {"record": record, "first_200_s": seconds})
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if REPORT:
+        terminalreporter.section("container images and start-up (measured on this machine)")
+        for key, value in REPORT.items():
+            terminalreporter.write_line(f"{key}: {value}")
