@@ -126,12 +126,28 @@ def configure(settings: Settings, check: bool = True) -> MlflowClient:
         check_reachable(where.tracking_uri)
         if where.registry_uri != where.tracking_uri:
             check_reachable(where.registry_uri)
-    import mlflow
     from mlflow import MlflowClient
 
+    _point_mlflow_at(where)
+    return MlflowClient(tracking_uri=where.tracking_uri, registry_uri=where.registry_uri)
+
+
+def _point_mlflow_at(where: Tracking) -> None:
+    """Set MLflow's process-wide URIs without its side effect on the environment.
+
+    ``mlflow.set_tracking_uri`` also exports MLFLOW_TRACKING_URI (and the registry twin); left there, the next
+    Settings resolved in this process (another MLOPS_HOME, a test, a benchmark) would silently inherit it.
+    """
+    import mlflow
+
+    saved = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(where.tracking_uri)
     mlflow.set_registry_uri(where.registry_uri)
-    return MlflowClient(tracking_uri=where.tracking_uri, registry_uri=where.registry_uri)
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def ensure_experiment(client: MlflowClient, settings: Settings, name: str) -> str:

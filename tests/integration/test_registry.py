@@ -279,7 +279,8 @@ def test_unreachable_tracking_server_fails_fast_with_a_clear_message_and_no_alia
     registry_uri = ws.settings.tracking_url
     dead = f"http://127.0.0.1:{free_port()}"
     env = _env(ws) | {"MLOPS_TRACKING_URI": dead, "MLOPS_REGISTRY_URI": registry_uri}
-    done = subprocess.run([MLOPS, "train", "--project", "churn"], env=env, capture_output=True, text=True, timeout=120)
+    command = [MLOPS, "train", "--project", "churn"]
+    done = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"MLflow tracking server {dead} is unreachable" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
