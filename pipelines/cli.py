@@ -214,9 +214,10 @@ def train_command(
     from pipelines.training import train
     from projects.workspace import Workspace
 
+    ws = Workspace.open(project)
     with _registry_failures():
-        result = train(Workspace.open(project), promote=promote)
-    metric = Workspace.open(project).project.gate.metric
+        result = train(ws, promote=promote)
+    metric = ws.project.gate.metric
     console.print(
         f"registered [bold]{result.project}[/] v{result.version} (run {result.run_id}): holdout {metric} "
         f"{result.holdout_metrics.get(metric, float('nan')):.4f}; fit {result.fit_seconds:.2f}s, "

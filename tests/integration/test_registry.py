@@ -305,18 +305,52 @@ def test_regression_project_trains_gates_and_gets_a_residual_model_card(
     assert "Residuals" in card and "Predicted vs actual" in card and "old-town" in card
 
 
-def test_models_command_lists_versions_aliases_and_decisions(ws: Workspace):
+def test_registry_commands_list_roll_back_and_refuse_a_rolled_back_version(ws: Workspace):
     from typer.testing import CliRunner
 
     from pipelines.cli import app
 
     train(ws)
+    train(ws)  # equal metric: promoted, v1 becomes previous
     train(variant(ws, builders.dummy(ws.project)))
     rows = list_versions(ws)
     assert [(r["version"], r["aliases"], r["decision"]) for r in rows] == [
-        ("2", [], REJECTED),
-        ("1", [registry.CHAMPION], PROMOTED),
+        ("3", [], REJECTED),
+        ("2", [registry.CHAMPION], PROMOTED),
+        ("1", [registry.PREVIOUS], PROMOTED),
     ]
-    done = CliRunner().invoke(app, ["models", "--project", "churn"], env={"MLOPS_HOME": str(ws.settings.home)})
-    assert done.exit_code == 0, done.output
-    assert "champion" in done.output and "rejected" in done.output and "roc_auc" in done.output
+    runner, env = CliRunner(), {"MLOPS_HOME": str(ws.settings.home)}
+    listed = runner.invoke(app, ["models", "--project", "churn"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "champion" in listed.output and "rejected" in listed.output and "roc_auc" in listed.output
+    rolled = runner.invoke(app, ["rollback", "--project", "churn"], env=env)
+    assert rolled.exit_code == 0, rolled.output
+    assert "champion: v1" in rolled.output and "previous: none" in rolled.output
+    refused = runner.invoke(app, ["promote", "--project", "churn", "--version", "2"], env=env)
+    assert refused.exit_code == 0 and "rejected" in refused.output and "never promoted again" in refused.output
+    assert alias_version(client_for(ws), "churn", registry.CHAMPION) == "1"
+    nothing = runner.invoke(app, ["rollback", "--project", "churn"], env=env)
+    assert nothing.exit_code == 2 and "no previous champion" in nothing.output
+
+
+# --------------------------------------------------------------------------------------------- locations
+def test_tracking_locations_follow_the_settings(mlops_home: Path, monkeypatch: pytest.MonkeyPatch):
+    local = tracking.resolve(Settings())
+    assert local.tracking_uri == local.registry_uri == f"sqlite:///{mlops_home / 'mlflow.db'}"
+    assert local.artifact_location("churn") == f"file://{mlops_home / 'artifacts'}/churn"
+    monkeypatch.setenv("MLOPS_TRACKING_URI", "http://127.0.0.1:5000")
+    served = tracking.resolve(Settings())
+    assert served.registry_uri == "http://127.0.0.1:5000"
+    assert served.artifact_location("churn") is None, "a tracking server decides where artifacts go"
+
+
+def test_configure_leaves_no_mlflow_uri_in_the_environment(settings: Settings, migrated_db: Path):
+    tracking.configure(with_registry(settings, migrated_db))
+    assert "MLFLOW_TRACKING_URI" not in os.environ and "MLFLOW_REGISTRY_URI" not in os.environ
+
+
+def test_unreachable_database_is_named_without_its_password():
+    port = free_port()
+    with pytest.raises(tracking.TrackingError) as caught:
+        tracking.check_reachable(f"postgresql+psycopg2://mlflow:s3cret@127.0.0.1:{port}/mlflow", timeout=1)
+    assert f"127.0.0.1:{port}" in str(caught.value) and "s3cret" not in str(caught.value)
