@@ -49,7 +49,7 @@ case "${1:-}" in
     say "MLflow UI:              http://127.0.0.1:$(env_value MLFLOW_PORT 5000)"
     say "object store (S3 API):  http://127.0.0.1:$(env_value S3_PORT 8333)"
     say "object-store browser:   http://127.0.0.1:$(env_value S3_CONSOLE_PORT 8888)/buckets/"
-    say "service docs (OpenAPI): http://127.0.0.1:$(env_value SERVING_PORT 3000)/docs"
+    say "service docs (Swagger): http://127.0.0.1:$(env_value SERVING_PORT 3000)/  (OpenAPI: /docs.json)"
     say "run the loop in the stack: docker compose -f infra/compose/compose.yaml --env-file $ENV_FILE --profile jobs run --rm jobs"
     say "or from this machine:      eval \"\$(infra/scripts/stack.sh env)\" && make run"
     ;;
