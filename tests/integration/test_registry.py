@@ -30,7 +30,7 @@ from pipelines.promotion import (
 )
 from pipelines.training import TrainingError, train
 from projects import registry
-from projects.settings import Settings
+from projects.settings import REPO_ROOT, Settings
 from projects.workspace import Workspace
 from tests.conftest import free_port
 from tests.model import builders
@@ -151,6 +151,34 @@ def test_logged_artifacts_serve_monitoring_and_serving(ws: Workspace):
         assert needle in card, needle
     logged = Path(client.download_artifacts(result.run_id, registry.ARTIFACT_MODEL_CARD))
     assert logged.read_text() == card
+
+
+def test_the_logged_model_loads_without_this_repository_on_the_path(ws: Workspace, tmp_path: Path):
+    """The pipeline's own cast step is pickled by value: serving needs scikit-learn, not our packages."""
+    train(ws)
+    sample = tmp_path / "rows.parquet"
+    builders.concat(builders.churn_batches(ws.project, batches=1))[ws.project.schema.model_inputs].head(7).to_parquet(
+        sample
+    )
+    code = (
+        "import sys; sys.path = [p for p in sys.path if p not in ('', sys.argv[1])]\n"
+        "import mlflow.sklearn, pandas as pd\n"
+        "model = mlflow.sklearn.load_model('models:/churn@champion')\n"
+        "assert not any(m.split('.')[0] in ('pipelines', 'projects') for m in sys.modules), 'repo code imported'\n"
+        "print(model.predict_proba(pd.read_parquet(sys.argv[2])).shape)\n"
+    )
+    env = _env(ws) | {"MLFLOW_TRACKING_URI": ws.settings.tracking_url}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(REPO_ROOT), str(sample)],
+        check=False,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("(7, 2)"), done.stdout
 
 
 def test_first_model_below_the_floor_is_registered_but_not_champion(ws: Workspace):
