@@ -378,9 +378,13 @@ def predict_command(
 @app.command("run")
 def run(project: ProjectOpt = "churn") -> None:
     """Run the whole loop for a project on this machine (what `make run` calls)."""
-    from pipelines.loop import run_loop
+    from pipelines.loop import LoopError, run_loop
 
-    run_loop(project)
+    try:
+        run_loop(project)
+    except LoopError as exc:
+        err_console.print(f"[red]make run stopped:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
 
 
 def main() -> None:

@@ -104,12 +104,13 @@ def train_and_gate(state: LoopState) -> None:
 
 
 def traffic_records(state: LoopState, batch_name: str) -> pd.DataFrame:
-    """The landed batch's customers without their label: what the service would have been asked about."""
+    """The landed batch's customers as the service is asked about them: id, features, sensitive attribute."""
     from pipelines.datasets import coerce_types
     from projects.sources import read_frame
 
     frame = coerce_types(state.ws.project, read_frame(state.ws.store.read_bytes("landing", batch_name), batch_name))
-    return frame.drop(columns=[state.ws.project.schema.target.name])
+    schema = state.ws.project.schema
+    return frame[[schema.id.name, *schema.feature_names, schema.sensitive.name]]
 
 
 # --------------------------------------------------------------------------------------------- service
@@ -159,7 +160,7 @@ def _get(state: LoopState, path: str) -> dict[str, Any] | None:
 
 def served_version(state: LoopState) -> str | None:
     meta = _get(state, "/metadata") or {}
-    version = meta.get("version")
+    version = meta.get("model_version")
     return str(version) if version is not None else None
 
 

@@ -1,12 +1,23 @@
-"""`make run` in a fresh MLOPS_HOME: the command the README promises, run exactly as a user runs it."""
+"""`make run` in a fresh MLOPS_HOME, exactly as a user runs it, and its summary checked against the real state.
+
+The summary's values must come from the registry, the data store and the service, so this test reads each of
+them back independently: MLflow's SQLite database, the data root, the inference log the service wrote, and the
+metadata endpoint of a service started afresh on the same state.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
+
+from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,14 +36,87 @@ def test_make_help_lists_every_target(tmp_path: Path) -> None:
     assert {"run", "test", "lint", "fmt", "clean", "clean-state", "bench"} <= targets
 
 
+def registry_champion(home: Path) -> str:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    return str(client.get_model_version_by_alias("churn", "champion").version)
+
+
+def service_metadata(home: Path) -> dict[str, object]:
+    """Start the service on the state make run left, and ask it which model it serves."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")} | {"MLOPS_HOME": str(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "serve", "--project", "churn", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
+                    return dict(httpx.get(f"http://127.0.0.1:{port}/metadata", timeout=5).json())
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError("the service did not become ready within 120 s")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_make_run_then_clean_state(tmp_path: Path) -> None:
+def test_make_run_closes_the_loop_and_reruns(tmp_path: Path) -> None:
+    import pandas as pd
+
     home = tmp_path / "home"
     result = make("run", "PROJECT=churn", home=home)
-    assert result.returncode == 0, f"make run failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    landing = home / "data" / "churn" / "landing"
-    assert len(list(landing.glob("*_baseline.csv"))) >= 10, "baseline batches were generated"
+    assert result.returncode == 0, f"make run failed:\n{result.stdout[-6000:]}\n{result.stderr[-4000:]}"
+    summary = json.loads((home / "reports" / "churn" / "run-summary.json").read_text())
+    data = home / "data" / "churn"
+
+    # the data gate: every landed batch is either validated or quarantined, and the corrupt one is quarantined
+    landed = sorted(p.stem for p in (data / "landing").iterdir())
+    validated = sorted(p.stem for p in (data / "validated").glob("*.parquet"))
+    quarantined = sorted(p.name for p in (data / "quarantine").iterdir() if p.is_dir())
+    assert summary["validated_batches"] == validated
+    assert summary["quarantined_batches"] == quarantined
+    assert sorted(validated + quarantined) == landed, "landing = validated + quarantined"
+    assert any("breakage" in q for q in quarantined), "the corrupt batch was stopped"
+
+    # the story: drift seen after the shift (not before), a retrain triggered and judged by the gate
+    assert summary["drift_detected_on_normal_traffic"] is False
+    assert summary["drift_detected"] is True
+    assert summary["retrain_triggered"] is True
+    assert summary["retrained_version"] is not None
+
+    # the registry and the service agree with the summary
+    champion = registry_champion(home)
+    assert summary["champion_after"] == champion
+    assert summary["promoted"] is (champion == summary["retrained_version"])
+    assert summary["served_version"] == champion, "the service ended on the registry's champion"
+    log = pd.concat(pd.read_parquet(p) for p in sorted((data / "inference").rglob("*.parquet")))
+    newest = log.sort_values("served_at").tail(50)["model_version"].unique().tolist()
+    assert newest == [champion], f"the last rows the service logged carry the champion's version, got {newest}"
+    assert service_metadata(home)["model_version"] == champion
+
+    for kind in ("validation", "model_card", "drift"):
+        assert summary["reports"][kind], f"no {kind} report linked"
+        path = Path(summary["reports"][kind][-1].removeprefix("file://"))
+        assert path.is_file() and path.stat().st_size > 1000, f"{kind} report missing or empty: {path}"
+    assert summary["duration_s"] > 0 and set(summary["timings"]) >= {"normal traffic", "monitor after the shift"}
+
+    # re-running on existing state continues the story instead of crashing
+    again = make("run", home=home)
+    assert again.returncode == 0, f"second make run failed:\n{again.stdout[-6000:]}\n{again.stderr[-4000:]}"
+    second = json.loads((home / "reports" / "churn" / "run-summary.json").read_text())
+    assert second["champion_before"] is not None
+    assert len(second["validated_batches"]) > len(validated), "the story continued with new batches"
 
     cleaned = make("clean-state", home=home)
     assert cleaned.returncode == 0 and not home.exists(), "clean-state removes MLOPS_HOME"
