@@ -23,7 +23,11 @@ PATTERNS = {
 # A password in a URL is fine when it is a variable, a placeholder or the tests' own throwaway value.
 PLACEHOLDER = re.compile(r"[${}<>]|^(?:password|passwd|secret|changeme|testing|container-test|x+|\*+)$", re.I)
 # (path, kind) pairs that are known not to be secrets, each with the reason.
-ALLOWED: dict[tuple[str, str], str] = {}
+ALLOWED: dict[tuple[str, str], str] = {
+    ("tests/integration/test_registry.py", "password in a URL"): (
+        "a made-up password the test plants to prove that error messages redact it"
+    ),
+}
 
 
 def candidate_files() -> list[Path]:
