@@ -18,6 +18,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -167,10 +169,20 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def _lock(ws: Workspace) -> Any:
-    from filelock import FileLock
+@contextmanager
+def _lock(ws: Workspace) -> Iterator[None]:
+    """Serialise promotions and rollbacks of one project on this machine (other machines: see move_champion)."""
+    from filelock import FileLock, Timeout
 
-    return FileLock(str(ws.lock_path("promotion")), timeout=LOCK_TIMEOUT_S)
+    path = ws.lock_path("promotion")
+    try:
+        with FileLock(str(path), timeout=LOCK_TIMEOUT_S):
+            yield
+    except Timeout:
+        raise PromotionError(
+            f"another promotion or rollback of {ws.name!r} has held {path} for over {LOCK_TIMEOUT_S:.0f} s; "
+            "wait for it, or remove the lock file if its process is gone"
+        ) from None
 
 
 def alias_version(client: MlflowClient, project: str, alias: str) -> str | None:
@@ -214,6 +226,8 @@ def move_champion(client: MlflowClient, project: str, version: str, expected: st
     """Re-read the champion, abort if it moved since the gate read it, else previous <- old, champion <- new."""
     name = registry.model_name(project)
     current = alias_version(client, project, registry.CHAMPION)
+    if current == version:
+        return ABORTED, f"aborted: v{version} became the champion while the gate ran (another promotion)"
     if current != expected:
         was = f"v{expected}" if expected else "none"
         return ABORTED, (
@@ -315,11 +329,11 @@ def promote_if_better(ws: Workspace, version: str | None = None, model_card: boo
     from pipelines import tracking
 
     client = tracking.configure(ws.settings)
-    mv = get_version(client, ws.name, version)
-    refused = _refusal(client, ws, mv)
-    if refused is not None:
-        return refused
     with _lock(ws):
+        mv = get_version(client, ws.name, version)  # read under the lock: tags and aliases are current
+        refused = _refusal(client, ws, mv)
+        if refused is not None:
+            return refused
         decision, context = evaluate(ws, client, mv)
         if decision.promoted:
             outcome, abort_reason = move_champion(client, ws.name, decision.version, decision.champion_before)

@@ -267,6 +267,10 @@ def test_promotion_aborts_when_the_champion_moved_after_the_gate_read_it(ws: Wor
     assert outcome == ABORTED and "changed from v1 to v2" in reason
     assert alias_version(client, "churn", registry.CHAMPION) == "2"
     assert alias_version(client, "churn", registry.PREVIOUS) == "1"
+    # Two gates of the same version: the second must not make it its own previous
+    outcome, reason = move_champion(client, "churn", "2", expected="1")
+    assert outcome == ABORTED and "v2 became the champion" in reason
+    assert alias_version(client, "churn", registry.PREVIOUS) == "1"
 
 
 def _env(ws: Workspace) -> dict[str, str]:
