@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import platform
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,18 +152,28 @@ def pip_requirements() -> list[str]:
     return [f"{p}=={installed_version(p)}" for p in PINNED_PACKAGES]
 
 
-def contract_signature(project: Project, model: Any, example: pd.DataFrame) -> ModelSignature:
-    """Inputs from the contract (nullable features optional); outputs inferred from a prediction."""
-    from mlflow.models import ModelSignature, infer_signature
-    from mlflow.types import ColSpec, Schema
+KINDS = {FeatureType.numeric: "double", FeatureType.categorical: "string", FeatureType.boolean: "boolean"}
 
-    kinds = {FeatureType.numeric: "double", FeatureType.categorical: "string", FeatureType.boolean: "boolean"}
+
+def column_specs(project: Project, columns: list[str]) -> list[Any]:
+    """MLflow column specs from the contract (nullable features optional), never inferred by scanning rows."""
+    from mlflow.types import ColSpec
+
     schema = project.schema
-    specs: list[Any] = [ColSpec(kinds[f.type], f.name, required=not f.nullable) for f in schema.features]
-    if schema.sensitive.model_input:
-        specs.append(ColSpec("string", schema.sensitive.name))
+    roles = {schema.id.name: ("string", True), schema.timestamp.name: ("datetime", True)}
+    roles[schema.sensitive.name] = ("string", True)
+    roles[schema.target.name] = (KINDS.get(schema.target.type, "double"), True)
+    roles |= {f.name: (KINDS[f.type], not f.nullable) for f in schema.features}
+    return [ColSpec(roles.get(c, ("string", False))[0], c, required=roles.get(c, ("", False))[1]) for c in columns]
+
+
+def contract_signature(project: Project, model: Any, example: pd.DataFrame) -> ModelSignature:
+    """Inputs from the contract; outputs inferred from a prediction."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import Schema
+
     outputs = infer_signature(example, model.predict(example)).outputs
-    return ModelSignature(inputs=Schema(specs), outputs=outputs)
+    return ModelSignature(inputs=Schema(column_specs(project, project.schema.model_inputs)), outputs=outputs)
 
 
 def _params(project: Project, window: Window) -> dict[str, Any]:
@@ -190,18 +201,17 @@ def _log_datasets(ws: Workspace, window: Window) -> None:
     """mlflow.data lineage: what was trained on and what was held out, with source URL and digest."""
     import mlflow
     from mlflow.data.pandas_dataset import from_pandas
+    from mlflow.types import Schema
 
     source = ws.store.url("validated")
     target = ws.project.schema.target.name
     for frame, context in ((window.train, "training"), (window.holdout, "holdout")):
+        rows = frame.drop(columns=["_batch"], errors="ignore")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)  # "source can be interpreted in multiple ways"
-            dataset = from_pandas(
-                frame.drop(columns=["_batch"], errors="ignore"),
-                source=source,
-                name=f"{ws.name}-{context}",
-                targets=target,
-            )
+            dataset = from_pandas(rows, source=source, name=f"{ws.name}-{context}", targets=target)
+        # ``schema`` is a cached property that otherwise scans every row (~2 s per 50k rows): seed it from the contract
+        dataset.__dict__["schema"] = Schema(column_specs(ws.project, list(rows.columns)))
         mlflow.log_input(dataset, context=context)
 
 
@@ -216,7 +226,12 @@ def _log_reference(project: Project, frame: pd.DataFrame) -> None:
 
 
 def _log_model(project: Project, model: Any, window: Window) -> Any:
-    """log_model with the pipeline's own code pickled by value, so loading needs no import of this repository."""
+    """log_model with the pipeline's own code pickled by value, so loading needs no import of this repository.
+
+    cloudpickle, not MLflow's default skops: skops stores our cast function by reference, so every consumer
+    (serving, monitoring, a notebook) would need this repository importable and the type allow-listed. Loading
+    any MLflow sklearn model runs code either way (MLflow gates both behind MLFLOW_ALLOW_PICKLE_DESERIALIZATION).
+    """
     import cloudpickle
     import mlflow.sklearn
 
@@ -226,6 +241,9 @@ def _log_model(project: Project, model: Any, window: Window) -> Any:
     complete = inputs.dropna()
     example = (complete if len(complete) >= INPUT_EXAMPLE_ROWS else inputs).head(INPUT_EXAMPLE_ROWS)
     cloudpickle.register_pickle_by_value(pipelines.features)
+    sklearn_logger = logging.getLogger("mlflow.sklearn")
+    level = sklearn_logger.level
+    sklearn_logger.setLevel(logging.ERROR)  # its pickle warning: a deliberate choice here (see the docstring)
     try:
         return mlflow.sklearn.log_model(
             model,
@@ -236,6 +254,7 @@ def _log_model(project: Project, model: Any, window: Window) -> Any:
             serialization_format="cloudpickle",
         )
     finally:
+        sklearn_logger.setLevel(level)
         cloudpickle.unregister_pickle_by_value(pipelines.features)
 
 
@@ -268,7 +287,6 @@ class TrainResult:
     train_batches: list[str]
     holdout_batches: list[str]
     decision: GateDecision | None = None
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def version_tags(project: Project, window: Window) -> dict[str, str]:
@@ -318,4 +336,3 @@ def train(ws: Workspace, promote: bool = True) -> TrainResult:
 
         result.decision = promote_if_better(ws, version)
     return result
-

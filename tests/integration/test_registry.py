@@ -117,6 +117,8 @@ def test_train_logs_everything_and_the_first_model_above_the_floor_becomes_champ
     contexts = {d.tags[0].value: d.dataset for d in run.inputs.dataset_inputs}
     assert set(contexts) == {"training", "holdout"}
     assert contexts["training"].digest and "validated" in contexts["training"].source
+    columns = {c["name"]: c for c in json.loads(contexts["training"].schema)["mlflow_colspec"]}
+    assert columns["event_time"]["type"] == "datetime" and columns["data_usage_gb"]["required"] is False
 
 
 def test_logged_artifacts_serve_monitoring_and_serving(ws: Workspace):
