@@ -44,9 +44,8 @@ class Home:
 
     @property
     def settings(self) -> Settings:
-        return Settings(
-            home=self.path, data_root=None, tracking_uri=f"sqlite:///{self.path / 'mlflow.db'}", registry_uri=None
-        )
+        uri = f"sqlite:///{self.path / 'mlflow.db'}"  # both explicit: MLflow exports URIs to os.environ
+        return Settings(home=self.path, data_root=None, tracking_uri=uri, registry_uri=uri)
 
     @property
     def ws(self) -> Workspace:
@@ -62,7 +61,8 @@ class Home:
         return {**clean, "MLOPS_HOME": str(self.path), "BENTOML_HOME": str(self.path / "bentoml"), **extra}
 
     def copy(self, target: Path) -> Home:
-        shutil.copytree(self.path, target)
+        """The registry and the data, without what earlier servers left (inference log, logs, BentoML home)."""
+        shutil.copytree(self.path, target, ignore=shutil.ignore_patterns("inference", "serve-*.log", "bentoml"))
         return Home(target, list(self.versions))
 
 
@@ -122,15 +122,20 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, ready: bool = True) -> Server:
+        self.launch()
+        self.wait_for("/livez")
+        if ready:
+            self.wait_for("/ready")
+        return self
+
+    def launch(self) -> Server:
+        """Start the process without waiting (so several servers can boot at once)."""
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "pipelines.cli", "serve", "--project", "churn", "--port", str(self.port),
                  "--workers", str(self.workers)],
                 cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
-        self.wait_for("/livez")
-        if ready:
-            self.wait_for("/ready")
         return self
 
     def wait_for(self, path: str, timeout: float = START_TIMEOUT_S) -> None:
