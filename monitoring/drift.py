@@ -172,12 +172,18 @@ def stratified_sample(frame: pd.DataFrame, rows: int, seed: int, order_by: str |
         order = np.argsort(np.asarray(frame[order_by].values), kind="stable")
     else:
         order = None
-    bounds = (np.arange(rows + 1, dtype=np.int64) * total) // rows
-    sizes = np.diff(bounds)
-    rng = np.random.default_rng(seed)
-    picks = bounds[:-1] + (rng.random(rows) * sizes).astype(np.int64)
+    picks = stratified_positions(total, rows, seed)
     positions = order[picks] if order is not None else picks
     return frame.iloc[positions]
+
+
+def stratified_positions(total: int, rows: int, seed: int) -> np.ndarray:
+    """Positions (in time order) of one random row in each of ``rows`` equal-count strata of ``total`` rows."""
+    if total <= rows:
+        return np.arange(total, dtype=np.int64)
+    bounds = (np.arange(rows + 1, dtype=np.int64) * total) // rows
+    rng = np.random.default_rng(seed)
+    return bounds[:-1] + (rng.random(rows) * np.diff(bounds)).astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------- methods
@@ -341,11 +347,12 @@ def assess_drift(
     seed: int = 0,
     order_by: str | None = None,
     sample_rows: int | None = None,
+    window_rows: int | None = None,
 ) -> DriftOutcome:
     """Compare a window with the reference: sample the window to a fixed size, then let Evidently decide.
 
-    The caller handles "insufficient data" (``project.drift.min_rows``) before calling: no decision is made here
-    on a window that small.
+    ``window_rows``: the window's true size when the caller already sampled it while reading (``window`` is then
+    that sample). The caller handles "insufficient data" (``project.drift.min_rows``) before calling.
     """
     if len(reference) == 0:
         raise DriftInputError("reference: no rows to compare against")
@@ -365,7 +372,7 @@ def assess_drift(
         share_drifted=share,
         drift_share=project.drift.drift_share,
         dataset_drift=dataset_drift,
-        window_rows=len(window),
+        window_rows=window_rows if window_rows is not None else len(window),
         sample_rows=len(current),
         reference_rows=len(ref),
         warnings=tuple(drift_warnings(project, columns, ref, len(current))),

@@ -22,6 +22,7 @@ import re
 import tempfile
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from monitoring.drift import ColumnDrift, DriftOutcome
+    from projects.storage import ProjectStore
     from projects.workspace import Workspace
 
 EXPERIMENT = "monitoring"
@@ -237,23 +239,154 @@ def window_start(champion: Champion, spec: WindowSpec, now: dt.datetime) -> dt.d
     return max(champion.promoted_at, now - spec.last)
 
 
-def read_window(
-    ws: Workspace, champion: Champion, start: dt.datetime, spec: WindowSpec, now: dt.datetime
-) -> pd.DataFrame:
-    """Rows the champion served in [start, now], oldest first (the newest ``max_rows`` if bounded)."""
-    import pandas as pd
+@dataclass(frozen=True)
+class WindowData:
+    """The champion's window as monitoring uses it: its size, a fixed-size sample, the rows whose labels arrived.
 
-    from monitoring.inference_log import MODEL_VERSION, SERVED_AT, read_inference_log
+    Only the sampled and the labelled rows ever become pandas; see ``sample_window``.
+    """
 
-    log = read_inference_log(
-        ws.store, since=start, model_version=champion.version, max_rows=spec.max_rows, project=ws.project
+    rows: int
+    sample: pd.DataFrame  # time-stratified, at most drift.sample_rows rows, every log column
+    labelled: pd.DataFrame  # id, prediction, probability and target of window rows whose labels arrived
+
+
+@dataclass(frozen=True)
+class _LogIndex:
+    """The compressed parts, and one small row per window row: (part, row) plus what ordering and labels need."""
+
+    blobs: list[bytes]
+    urls: list[str]
+    rows: Any  # Arrow table: _part, _row, served_at, id, prediction, probability
+
+
+def _in_window(table: Any, version: str, start: dt.datetime, end: dt.datetime) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from monitoring.inference_log import MODEL_VERSION, SERVED_AT
+
+    stamp = table.schema.field(SERVED_AT).type
+    served = table[SERVED_AT]
+    in_time = pc.and_(pc.greater_equal(served, pa.scalar(start, stamp)), pc.less_equal(served, pa.scalar(end, stamp)))
+    return pc.fill_null(pc.and_(pc.equal(table[MODEL_VERSION], version), in_time), False)
+
+
+def _read_part(blob: bytes, url: str, columns: list[str] | None = None) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from monitoring.inference_log import InferenceLogError
+
+    try:
+        return pq.read_table(pa.BufferReader(blob), columns=columns)
+    except Exception as exc:
+        raise InferenceLogError(f"{url}: unreadable inference log part: {exc}") from exc
+
+
+def index_window(
+    store: ProjectStore, project: Project, version: str, start: dt.datetime, end: dt.datetime
+) -> _LogIndex:
+    """Fetch the parts that can hold the window (compressed) and index the rows ``version`` served in it."""
+    import numpy as np
+    import pyarrow as pa
+
+    from monitoring.inference_log import (
+        AREA,
+        MODEL_VERSION,
+        PART_SUFFIX,
+        PREDICTION,
+        PROBABILITY,
+        SERVED_AT,
+        list_partitions,
     )
-    keep = (log[MODEL_VERSION] == champion.version) & (log[SERVED_AT] >= pd.Timestamp(start))
-    keep &= log[SERVED_AT] <= pd.Timestamp(now)
-    log = log[keep]
-    if spec.max_rows is not None and len(log) > spec.max_rows:
-        log = log.tail(spec.max_rows)
-    return log.reset_index(drop=True)
+
+    small = [SERVED_AT, MODEL_VERSION, project.schema.id.name, PREDICTION, PROBABILITY]
+    blobs: list[bytes] = []
+    urls: list[str] = []
+    tables: list[Any] = []
+    for day, partition in list_partitions(store, start):
+        if day > end.date():
+            continue
+        names = [n for n in store.list(AREA, partition, suffixes=(PART_SUFFIX,)) if not n.startswith(".")]
+        paths = [store.path(AREA, partition, n) for n in names]
+        fetched = store.fs.cat(paths) if paths else {}  # one call: concurrent requests on object stores
+        for name, path in zip(names, paths, strict=True):
+            url = store.url(AREA, partition, name)
+            table = _read_part(fetched[path], url, small)
+            keep = np.flatnonzero(_in_window(table, version, start, end).to_numpy(zero_copy_only=False))
+            if len(keep):
+                part = table.take(keep).drop_columns([MODEL_VERSION])
+                part = part.append_column("_part", pa.array(np.full(len(keep), len(blobs), dtype=np.int32)))
+                tables.append(part.append_column("_row", pa.array(keep.astype(np.int32))))
+                blobs.append(fetched[path])
+                urls.append(url)
+    rows = pa.concat_tables(tables, promote_options="default") if tables else None
+    return _LogIndex(blobs=blobs, urls=urls, rows=rows)
+
+
+def _take_rows(index: _LogIndex, picks: Any) -> pd.DataFrame:
+    """Decode each part holding picked rows once and keep only those rows (every column)."""
+    import numpy as np
+    import pyarrow as pa
+
+    chosen = index.rows.select(["_part", "_row"]).take(picks)
+    parts = chosen["_part"].to_numpy()
+    rows = chosen["_row"].to_numpy()
+    pieces = []
+    for part in np.unique(parts):
+        table = _read_part(index.blobs[part], index.urls[part])
+        pieces.append(table.take(pa.array(rows[parts == part])))
+    return pa.concat_tables(pieces, promote_options="default").to_pandas()
+
+
+def sample_window(
+    store: ProjectStore,
+    project: Project,
+    version: str,
+    bounds: tuple[dt.datetime, dt.datetime],
+    *,
+    max_rows: int | None = None,
+    seed_for: Callable[[int], int] = lambda rows: rows,
+    labels: pd.DataFrame | None = None,
+) -> WindowData:
+    """Rows ``version`` served within ``bounds`` (the newest ``max_rows`` if bounded), sampled while reading.
+
+    Parts are fetched once, compressed; a first pass decodes only time, version, id and outputs to find the
+    window's rows and their time order; the time-stratified sample is then decoded in full from the parts that
+    hold it. Peak memory stays below the window's own size. ``seed_for(rows)`` seeds the sample once the size is
+    known; ``labels`` (id, target) are joined to what was served.
+    """
+    import pyarrow.compute as pc
+
+    from monitoring.drift import stratified_positions
+    from monitoring.inference_log import SERVED_AT, empty_log
+
+    index = index_window(store, project, version, *bounds)
+    if index.rows is None:
+        return WindowData(rows=0, sample=empty_log(project), labelled=_no_labels(project))
+    order = pc.sort_indices(index.rows[SERVED_AT])  # time order: the strata are equal-count slices of it
+    if max_rows is not None and len(order) > max_rows:
+        order = order[len(order) - max_rows :]
+    rows = len(order)
+    sample = _take_rows(index, order.take(stratified_positions(rows, project.drift.sample_rows, seed_for(rows))))
+    labelled = labelled_rows(project, index.rows, order, labels) if labels is not None else _no_labels(project)
+    return WindowData(rows=rows, sample=sample, labelled=labelled)
+
+
+def read_window(
+    ws: Workspace, champion: Champion, start: dt.datetime, end: dt.datetime, spec: WindowSpec
+) -> WindowData:
+    """The champion's window of the project's inference log, with the labels that arrived for it."""
+    return sample_window(
+        ws.store,
+        ws.project,
+        champion.version,
+        (start, end),
+        max_rows=spec.max_rows,
+        seed_for=lambda rows: window_seed(ws.name, champion, start, rows),
+        labels=read_labels(ws),
+    )
 
 
 def window_seed(project: str, champion: Champion, start: dt.datetime, rows: int) -> int:
@@ -262,26 +395,50 @@ def window_seed(project: str, champion: Champion, start: dt.datetime, rows: int)
 
 
 # --------------------------------------------------------------------------------------------- delayed labels
-def read_labels(ws: Workspace, ids: pd.Series) -> pd.DataFrame:
-    """(id, target) of served ids found in validated batches; the newest batch wins if an id repeats."""
+def _no_labels(project: Project) -> pd.DataFrame:
+    import pandas as pd
+
+    from monitoring.inference_log import PREDICTION, PROBABILITY
+
+    schema = project.schema
+    columns = {schema.id.name: "string", PREDICTION: "float64", PROBABILITY: "float64", schema.target.name: "object"}
+    return pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in columns.items()})
+
+
+def read_labels(ws: Workspace) -> pd.DataFrame:
+    """(id, target) of every labelled row in the validated store; the newest batch wins if an id repeats."""
     import pandas as pd
 
     from pipelines.datasets import list_validated
 
     schema = ws.project.schema
-    wanted = set(ids.astype("string").dropna())
     frames = []
     for name in list_validated(ws.store):
         data = io.BytesIO(ws.store.read_bytes("validated", name))
         batch = pd.read_parquet(data, columns=[schema.id.name, schema.target.name])
-        batch = batch[batch[schema.id.name].astype("string").isin(wanted) & batch[schema.target.name].notna()]
-        if len(batch):
-            frames.append(batch)
+        frames.append(batch[batch[schema.target.name].notna()])
     if not frames:
         return pd.DataFrame({schema.id.name: pd.Series(dtype="string"), schema.target.name: pd.Series(dtype=object)})
     labels = pd.concat(frames, ignore_index=True)
     labels[schema.id.name] = labels[schema.id.name].astype("string")
     return labels.drop_duplicates(schema.id.name, keep="last")
+
+
+def labelled_rows(project: Project, table: Any, order: Any, labels: pd.DataFrame) -> pd.DataFrame:
+    """What the champion served (newest answer per id) joined on the id with the labels that have arrived."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from monitoring.inference_log import PREDICTION, PROBABILITY
+
+    id_name = project.schema.id.name
+    if not len(labels):
+        return _no_labels(project)
+    served = table.select([id_name, PREDICTION, PROBABILITY]).take(order)
+    known = pa.array(labels[id_name].astype(str).tolist()).cast(served.schema.field(id_name).type)
+    frame = served.filter(pc.is_in(served[id_name], value_set=known)).to_pandas()
+    frame[id_name] = frame[id_name].astype("string")
+    return frame.drop_duplicates(id_name, keep="last").merge(labels, on=id_name, how="inner")
 
 
 def _performance(
@@ -306,27 +463,23 @@ def _performance(
     )
 
 
-def champion_performance(ws: Workspace, log: pd.DataFrame, champion: Champion) -> Performance:
-    """Join labels on the id and score what was served with the gate's metric (concept drift shows up here)."""
+def champion_performance(project: Project, window: WindowData, champion: Champion) -> Performance:
+    """The gate's metric on served rows whose labels arrived (concept drift shows up here, not in the features)."""
     from monitoring.inference_log import PREDICTION, PROBABILITY
     from pipelines.evaluation import metric
     from pipelines.features import encode_target
 
-    project, schema = ws.project, ws.project.schema
-    labels = read_labels(ws, log[schema.id.name]) if len(log) else None
-    found = 0 if labels is None else len(labels)
-    if labels is None or found < project.drift.min_rows:
+    joined, found = window.labelled, len(window.labelled)
+    if found < project.drift.min_rows:
         note = f"{found} served rows have labels so far; at least drift.min_rows = {project.drift.min_rows} needed"
-        return _performance(project, champion, len(log), found, None, note=note)
-    served = log.assign(**{schema.id.name: log[schema.id.name].astype("string")})
-    joined = served.drop_duplicates(schema.id.name, keep="last").merge(labels, on=schema.id.name, how="inner")
+        return _performance(project, champion, window.rows, found, None, note=note)
     scores = joined[PROBABILITY] if project.task is Task.classification else joined[PREDICTION]
     if project.task is Task.classification and scores.isna().all():
         scores = joined[PREDICTION]
-    y_true = encode_target(project, joined[schema.target.name])
+    y_true = encode_target(project, joined[project.schema.target.name])
     value = metric(project.gate.metric, project.task, y_true, scores.to_numpy())
     note = "" if math.isfinite(value) else f"{project.gate.metric} is undefined on these labels (one class only?)"
-    return _performance(project, champion, len(log), len(joined), value if math.isfinite(value) else None, note=note)
+    return _performance(project, champion, window.rows, found, value if math.isfinite(value) else None, note=note)
 
 
 # --------------------------------------------------------------------------------------------- publishing
@@ -412,14 +565,14 @@ def monitor(ws: Workspace, window: WindowSpec | str | None = None, now: dt.datet
     champion = resolve_champion(client, ws.project)
     start = window_start(champion, spec, now)
     started = time.perf_counter()
-    log = read_window(ws, champion, start, spec, now)
+    window_data = read_window(ws, champion, start, now, spec)
     timings = {"read_window_s": time.perf_counter() - started}
     experiment_id = tracking.ensure_experiment(client, ws.settings, EXPERIMENT)
     tags = {RUN_TAG_PROJECT: ws.name, RUN_TAG_CHAMPION: champion.version}
     run_id = client.create_run(experiment_id, run_name=f"monitor-{ws.name}-{_stamp(now)}", tags=tags).info.run_id
     try:
         context = _Run(ws, client, champion, spec, start, now, run_id, timings)
-        result, outcome = _evaluate(context, log)
+        result, outcome = _evaluate(context, window_data)
         client.set_tag(run_id, RUN_TAG_STATUS, result.status)
         publish(ws, client, result, outcome)
     except BaseException:
@@ -429,31 +582,30 @@ def monitor(ws: Workspace, window: WindowSpec | str | None = None, now: dt.datet
     return result
 
 
-def _evaluate(run: _Run, log: pd.DataFrame) -> tuple[MonitorResult, DriftOutcome | None]:
+def _evaluate(run: _Run, window: WindowData) -> tuple[MonitorResult, DriftOutcome | None]:
     """Drift (when the window is big enough) and delayed-label performance, assembled into the result."""
     from monitoring.drift import assess_drift
     from monitoring.inference_log import SERVED_AT
 
     project = run.ws.project
     outcome, reference_rows = None, 0
-    if len(log) >= project.drift.min_rows:
+    if window.rows >= project.drift.min_rows:
         started = time.perf_counter()
         reference = load_reference(run.client, run.champion)
         reference_rows = len(reference)
-        seed = window_seed(run.ws.name, run.champion, run.start, len(log))
-        outcome = assess_drift(reference, log, project, seed=seed, order_by=SERVED_AT)
+        outcome = assess_drift(reference, window.sample, project, order_by=SERVED_AT, window_rows=window.rows)
         run.timings["drift_s"] = time.perf_counter() - started
     started = time.perf_counter()
-    performance = champion_performance(run.ws, log, run.champion)
+    performance = champion_performance(project, window, run.champion)
     run.timings["performance_s"] = time.perf_counter() - started
-    return _result(run, log, outcome, reference_rows, performance), outcome
+    return _result(run, window.rows, outcome, reference_rows, performance), outcome
 
 
-def _notes(run: _Run, log: pd.DataFrame, outcome: DriftOutcome | None) -> tuple[str, ...]:
+def _notes(run: _Run, rows: int, outcome: DriftOutcome | None) -> tuple[str, ...]:
     notes = list(run.champion.notes)
     if outcome is None:
         notes.append(
-            f"insufficient data: {len(log)} rows served by version {run.champion.version} in the window, "
+            f"insufficient data: {rows} rows served by version {run.champion.version} in the window, "
             f"fewer than drift.min_rows = {run.ws.project.drift.min_rows}; no drift decision"
         )
     else:
@@ -462,7 +614,7 @@ def _notes(run: _Run, log: pd.DataFrame, outcome: DriftOutcome | None) -> tuple[
 
 
 def _result(
-    run: _Run, log: pd.DataFrame, outcome: DriftOutcome | None, reference_rows: int, performance: Performance
+    run: _Run, rows: int, outcome: DriftOutcome | None, reference_rows: int, performance: Performance
 ) -> MonitorResult:
     ws, drift, stamp = run.ws, run.ws.project.drift, _stamp(run.end)
     status = STATUS_INSUFFICIENT if outcome is None else STATUS_DRIFT if outcome.dataset_drift else STATUS_NO_DRIFT
@@ -475,7 +627,7 @@ def _result(
         window=run.spec.describe(),
         window_start=run.start,
         window_end=run.end,
-        window_rows=len(log),
+        window_rows=rows,
         sample_rows=0 if outcome is None else outcome.sample_rows,
         reference_rows=reference_rows,
         min_rows=drift.min_rows,
@@ -491,7 +643,7 @@ def _result(
         summary_url=ws.store.url("reports", REPORTS_FOLDER, f"{stamp}.json"),
         mlflow_run_id=run.run_id,
         evaluated_at=run.end,
-        warnings=_notes(run, log, outcome),
+        warnings=_notes(run, rows, outcome),
         timings={k: round(v, 3) for k, v in run.timings.items()},
     )
 
