@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from projects.contract import Feature, FeatureType, OutlierAction, Project, UnitRule
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 NUMBER_WITH_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z]+)\s*$")
@@ -49,9 +50,9 @@ def clean(project: Project, frame: pd.DataFrame) -> Cleaned:
     cleaning = project.cleaning
     out = Cleaned(frame=frame.copy())
     if cleaning.strip_whitespace:
-        out.counts["strip_whitespace"] = sum(_strip_column(out.frame, column) for column in list(out.frame.columns))
+        out.counts["strip_whitespace"] = sum(_rewrite_text(out.frame, c, "strip") for c in list(out.frame.columns))
     for column in cleaning.lowercase:
-        out.counts[f"lowercase:{column}"] = _lowercase_column(out.frame, column)
+        out.counts[f"lowercase:{column}"] = _rewrite_text(out.frame, column, "lower")
     for rule in cleaning.units:
         out.counts[f"units:{rule.column}"] = _convert_units(out.frame, rule)
     if cleaning.drop_exact_duplicates:
@@ -69,56 +70,64 @@ def _outlier_features(project: Project) -> list[Feature]:
     ]
 
 
-def _text(frame: pd.DataFrame, column: str) -> pd.Series | None:
-    """The column's string values (NaN elsewhere), or None when it holds no text (numeric Parquet columns)."""
-    if column not in frame.columns or frame[column].dtype.kind != "O":  # object and pandas string columns
-        return None
+def _rewritten(original: pd.Series, how: Literal["strip", "lower"]) -> tuple[pd.Series, np.ndarray] | None:
+    """Every text value stripped or lower-cased, and which values changed; None for a column without text.
+
+    pyarrow's string kernels do it in C++ (a CSV batch is text in every column, so a per-value Python loop is
+    the most expensive part of cleaning); a column mixing text with other objects falls back to pandas.
+    """
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     try:
-        return frame[column].str
-    except AttributeError:  # an object column without a single string in it
-        return None
+        text = pa.array(original.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        try:
+            accessor = original.str
+        except AttributeError:  # an object column without a single string in it
+            return None
+        new = accessor.strip() if how == "strip" else accessor.lower()
+        return new, (new.notna() & (new != original)).to_numpy(dtype=bool)
+    rewritten = pc.utf8_trim_whitespace(text) if how == "strip" else pc.utf8_lower(text)
+    changed = pc.fill_null(pc.not_equal(rewritten, text), False).to_numpy(zero_copy_only=False)
+    return pd.Series(rewritten.to_numpy(zero_copy_only=False), index=original.index, dtype=object), changed
 
 
-def _strip_column(frame: pd.DataFrame, column: str) -> int:
-    """Strip surrounding whitespace; a value that was only whitespace becomes missing (what an empty field means)."""
-    accessor = _text(frame, column)
-    if accessor is None:
+def _rewrite_text(frame: pd.DataFrame, column: str, how: Literal["strip", "lower"]) -> int:
+    """Rewrite a column's text in place; stripping a whitespace-only value leaves it missing. Returns the count."""
+    if column not in frame.columns or frame[column].dtype.kind != "O":  # object and pandas string columns only
         return 0
     original = frame[column]
-    stripped = accessor.strip()
-    changed = stripped.notna() & (stripped != original)
-    if not changed.any():
+    result = _rewritten(original, how)
+    if result is None or not result[1].any():
         return 0
-    frame[column] = original.mask(changed, stripped.where(stripped != ""))
-    return int(changed.sum())
-
-
-def _lowercase_column(frame: pd.DataFrame, column: str) -> int:
-    accessor = _text(frame, column)
-    if accessor is None:
-        return 0
-    original = frame[column]
-    lowered = accessor.lower()
-    changed = lowered.notna() & (lowered != original)
-    if changed.any():
-        frame[column] = original.mask(changed, lowered)
+    new, changed = result
+    values = original.mask(changed, new)
+    if how == "strip":
+        values = values.mask(changed & (new == "").to_numpy(dtype=bool))
+    frame[column] = values
     return int(changed.sum())
 
 
 def _convert_units(frame: pd.DataFrame, rule: UnitRule) -> int:
     """'512 MB' -> 0.512 when the declared unit is GB. Unknown units are left alone, so the suite names them."""
-    accessor = _text(frame, rule.column)
-    if accessor is None:
+    import pandas as pd
+
+    if rule.column not in frame.columns or frame[rule.column].dtype.kind != "O":
         return 0
-    parts = accessor.extract(NUMBER_WITH_UNIT)
+    original = frame[rule.column]
+    candidates = original.notna() & pd.to_numeric(original, errors="coerce").isna()  # plain numbers carry no unit
+    if not candidates.any():
+        return 0
+    parts = original[candidates].astype(str).str.extract(NUMBER_WITH_UNIT)
     factors = {unit.lower(): factor for unit, factor in rule.factors.items()}
     factor = parts[1].str.lower().map(factors)
     convert = parts[0].notna() & factor.notna()
     if not convert.any():
         return 0
-    values = parts[0][convert].astype(float) * factor[convert].astype(float)
-    column = frame[rule.column].astype(object)
-    column[convert] = values
+    column = original.astype(object)
+    column[convert[convert].index] = parts[0][convert].astype(float) * factor[convert].astype(float)
     frame[rule.column] = column
     return int(convert.sum())
 

@@ -172,14 +172,20 @@ def _feature_specs(project: Project, name: str) -> list[ExpectationSpec]:
     return specs
 
 
-def build_suite(project: Project, specs: list[ExpectationSpec], name: str = "gate") -> Any:
-    """GX objects for ``specs``; a project-listed expectation GX does not know is a contract error."""
+def build_suite(
+    project: Project, specs: list[ExpectationSpec], name: str = "gate", origin: list[int] | None = None
+) -> Any:
+    """GX objects for ``specs``; a project-listed expectation GX does not know is a contract error.
+
+    Each expectation's ``meta.spec`` is its index in ``specs`` (or ``origin[i]``), to map results back.
+    """
     import great_expectations as gx
     import great_expectations.expectations as gxe
     from pydantic import ValidationError
 
     expectations = []
-    for index, spec in enumerate(specs):
+    for position, spec in enumerate(specs):
+        index = origin[position] if origin is not None else position
         cls = getattr(gxe, spec.type, None)
         if not isinstance(cls, type) or not issubclass(cls, gxe.Expectation):
             raise ContractError(
@@ -305,24 +311,87 @@ def get_batch(frame: pd.DataFrame) -> Any:
     return definition.get_batch(batch_parameters={"dataframe": frame})
 
 
+def quick_forms(spec: ExpectationSpec) -> list[ExpectationSpec]:
+    """An aggregate expectation with exactly the same verdict, where one exists, for the pass/fail run.
+
+    GX evaluates a per-row ("map") expectation by copying the whole frame without the column's nulls; an
+    aggregate (min, max, distinct values, unique share) reads the column once. Both ignore nulls, so for the
+    rules derived from the schema (no ``mostly``) the verdicts agree; the per-row form still runs for what
+    failed, to count the rows and show examples. Project-listed expectations run exactly as written.
+    """
+    kwargs, column = spec.kwargs, spec.column
+    if not spec.source.startswith("schema") or "mostly" in kwargs or column is None:
+        return [spec]
+    if spec.type == "ExpectColumnValuesToBeBetween":
+        low, high = (_bound(kwargs.get(key)) for key in ("min_value", "max_value"))
+        forms = [ExpectationSpec("ExpectColumnMinToBeBetween", {"column": column, "min_value": low}, spec.source)]
+        forms += [ExpectationSpec("ExpectColumnMaxToBeBetween", {"column": column, "max_value": high}, spec.source)]
+        return [f for f, bound in zip(forms, (low, high), strict=True) if bound is not None]
+    if spec.type == "ExpectColumnValuesToBeInSet":
+        set_kwargs = {"column": column, "value_set": kwargs["value_set"]}
+        return [ExpectationSpec("ExpectColumnDistinctValuesToBeInSet", set_kwargs, spec.source)]
+    if spec.type == "ExpectColumnValuesToBeUnique":
+        unique = {"column": column, "min_value": 1.0}
+        return [ExpectationSpec("ExpectColumnProportionOfUniqueValuesToBeBetween", unique, spec.source)]
+    return [spec]
+
+
+def _bound(value: Any) -> Any:
+    """Timestamp bounds are kept as ISO text in the spec (JSON); aggregates compare against a datetime."""
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
+
+
 def run_suite(
     project: Project, specs: list[ExpectationSpec], frame: pd.DataFrame, examples: int = EXAMPLES
 ) -> SuiteOutcome:
-    """Pass/fail for the whole suite in one pass; counts and examples only for what failed."""
-    batch = get_batch(frame)
-    quick = batch.validate(build_suite(project, specs), result_format="BOOLEAN_ONLY")
+    """Pass/fail for the whole suite in one run over the whole frame; counts and examples only for what failed."""
+    forms = [(i, form) for i, spec in enumerate(specs) for form in quick_forms(spec)]
+    suite = build_suite(project, [f for _, f in forms], origin=[i for i, _ in forms])
+    quick = get_batch(frame).validate(suite, result_format="BOOLEAN_ONLY")
     failed = sorted({int(r.expectation_config.meta["spec"]) for r in quick.results if not r.success})
     if not failed:
-        return SuiteOutcome(success=True, evaluated=len(quick.results), failures=[])
-    result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": examples}
+        return SuiteOutcome(success=True, evaluated=len(specs), failures=[])
     id_column = project.schema.id.name
-    if id_column in frame.columns:
-        result_format["unexpected_index_column_names"] = [id_column]
-    subset = [specs[i] for i in failed]
-    detailed = batch.validate(build_suite(project, subset, name="gate-failures"), result_format=result_format)
-    by_spec = {failed[int(r.expectation_config.meta["spec"])]: r for r in detailed.results}
-    failures = [_failure(specs[i], by_spec[i], id_column) for i in failed]
-    return SuiteOutcome(success=False, evaluated=len(quick.results), failures=_mark_consequences(failures))
+    results = {}
+    for group, frame_for_group in _detail_groups(specs, failed, frame, id_column):
+        result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": examples}
+        if id_column in frame_for_group.columns:
+            result_format["unexpected_index_column_names"] = [id_column]
+        suite = build_suite(project, [specs[i] for i in group], name="gate-failures", origin=group)
+        detailed = get_batch(frame_for_group).validate(suite, result_format=result_format)
+        results.update({int(r.expectation_config.meta["spec"]): r for r in detailed.results})
+    # the per-row form decides: an aggregate can fail where it passes (e.g. no value at all in an allowed-null column)
+    failures = [_failure(specs[i], results[i], id_column) for i in failed if not results[i].success]
+    return SuiteOutcome(success=not failures, evaluated=len(specs), failures=_mark_consequences(failures))
+
+
+def referenced_columns(spec: ExpectationSpec) -> list[str]:
+    kwargs = spec.kwargs
+    names = [kwargs.get("column"), kwargs.get("column_A"), kwargs.get("column_B"), *(kwargs.get("column_list") or [])]
+    return [str(n) for n in names if n is not None]
+
+
+def _detail_groups(
+    specs: list[ExpectationSpec], failed: list[int], frame: pd.DataFrame, id_column: str
+) -> list[tuple[list[int], pd.DataFrame]]:
+    """Failed expectations, each with the narrowest frame that gives the same answer.
+
+    GX copies the whole frame for every column check and re-hashes it for every run, so details computed on the
+    full frame cost as much as the suite itself: column checks get only their columns (plus the id, to name
+    rows), checks on the column set get the columns without rows, and only row-count checks see everything.
+    """
+    shape = [i for i in failed if specs[i].type.startswith("ExpectTableColumn")]
+    rows = [i for i in failed if i not in shape and not referenced_columns(specs[i])]
+    columns = [i for i in failed if i not in shape and i not in rows]
+    wanted = [id_column] + [c for i in columns for c in referenced_columns(specs[i])]
+    present = [c for c in dict.fromkeys(wanted) if c in frame.columns]
+    groups = [(shape, frame.iloc[:0]), (rows, frame), (columns, frame[present])]
+    return [(group, data) for group, data in groups if group]
 
 
 def _failure(spec: ExpectationSpec, result: Any, id_column: str) -> Failure:

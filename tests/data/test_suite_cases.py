@@ -12,12 +12,13 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from pipelines.expectations import derive_specs
-from pipelines.validate import Verdict
+from pipelines.expectations import derive_specs, quick_forms
+from pipelines.validate import Verdict, check_batch
 from projects.churn.generator import ChurnGenerator
-from projects.contract import Project
-from tests.data.conftest import NOW, landing_csv, primary
+from projects.contract import Project, parse_project
+from tests.data.conftest import NOW, REPO, landing_csv, primary
 
 
 def test_suite_is_derived_from_the_contract(project: Project) -> None:
@@ -193,3 +194,22 @@ def test_stored_frame_has_the_validated_store_types(
     assert str(frame["event_time"].dtype) == "datetime64[ns, UTC]"
     assert frame["tenure_months"].dtype == "float64" and str(frame["has_partner"].dtype) == "boolean"
     assert str(frame["region"].dtype) == "string" and str(frame["churned"].dtype) == "boolean"
+
+
+def test_quick_forms_are_only_for_rules_derived_from_the_schema(project: Project) -> None:
+    specs = derive_specs(project, NOW)
+    extra = next(s for s in specs if s.source == "expectations[0]")
+    assert quick_forms(extra) == [extra], "project-listed expectations run exactly as written"
+    between = next(s for s in specs if s.type == "ExpectColumnValuesToBeBetween" and s.column == "support_calls")
+    assert [f.type for f in quick_forms(between)] == ["ExpectColumnMinToBeBetween", "ExpectColumnMaxToBeBetween"]
+
+
+def test_an_allowed_all_null_column_passes(good_frame: pd.DataFrame) -> None:
+    """min/max of a column with no value fail as aggregates; the per-row check (nothing out of range) decides."""
+    data = yaml.safe_load((REPO / "projects" / "churn" / "project.yaml").read_text())
+    usage = next(f for f in data["schema"]["features"] if f["name"] == "data_usage_gb")
+    usage["max_null_fraction"] = 1.0
+    project = parse_project(data, "churn variant")
+    good_frame["data_usage_gb"] = np.nan
+    verdict = check_batch(project, derive_specs(project, NOW), good_frame.to_csv(index=False).encode(), "x.csv")
+    assert verdict.status == "validated", verdict.reasons
