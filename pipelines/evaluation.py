@@ -214,7 +214,10 @@ def directional(project: Project, model: Any, frame: pd.DataFrame, test: Directi
 def minimum_functionality(
     project: Project, model: Any, frame: pd.DataFrame, y_true: np.ndarray, test: MinimumFunctionality, *, index: int = 0
 ) -> BehaviourResult:
-    """The metric on the slice selected by ``where`` must reach ``min``; an empty slice fails, saying so."""
+    """The metric on the slice selected by ``where`` must reach ``min``; an empty slice fails, saying so.
+
+    A slice smaller than ``min_rows`` is reported as not evaluated (see MinimumFunctionality).
+    """
     import pandas as pd
 
     try:
@@ -226,6 +229,11 @@ def minimum_functionality(
     if rows == 0:
         detail = f"slice {test.where!r} is empty in the holdout"
         return BehaviourResult(test.name, test.kind, False, math.nan, test.min, detail, {"rows": 0})
+    if rows < test.min_rows:
+        detail = f"not evaluated: only {rows} rows where {test.where} (min_rows {test.min_rows}), too few to judge"
+        return BehaviourResult(
+            test.name, test.kind, True, math.nan, test.min, detail, {"rows": rows, "evaluated": False}
+        )
     value = metric(test.metric, project.task, np.asarray(y_true)[mask], _scores(project, model, frame[mask]))
     passed = not math.isnan(value) and _reaches(test.metric, value, test.min)
     detail = f"{test.metric} on {rows} rows where {test.where}: {value:.4f} (need {test.min})"

@@ -97,10 +97,16 @@ def test_directional_fails_for_a_model_that_ignores_the_column(churn_project, ch
 def test_minimum_functionality_on_a_slice_and_its_failure_modes(churn_project, churn_data, churn_model):
     holdout = churn_data[1]
     ok = MinimumFunctionality(
-        kind="minimum_functionality", name="s", where="contract == 'two-year'", metric="accuracy", min=0.5
+        kind="minimum_functionality", name="s", where="contract == 'two-year'", metric="accuracy", min=0.5, min_rows=5
     )
     result = minimum_functionality(churn_project, churn_model, holdout, _y(churn_project, holdout), ok)
     assert result.passed and result.extra["rows"] > 0
+    strict = ok.model_copy(update={"min": 1.01})
+    result = minimum_functionality(churn_project, churn_model, holdout, _y(churn_project, holdout), strict)
+    assert not result.passed, "an evaluated slice below its minimum fails"
+    rare = strict.model_copy(update={"min_rows": result.extra["rows"] + 1})
+    result = minimum_functionality(churn_project, churn_model, holdout, _y(churn_project, holdout), rare)
+    assert result.passed and result.extra["evaluated"] is False and "too few to judge" in result.detail
     empty = ok.model_copy(update={"where": "tenure_months > 1000"})
     result = minimum_functionality(churn_project, churn_model, holdout, _y(churn_project, holdout), empty)
     assert not result.passed and "empty" in result.detail
