@@ -286,20 +286,19 @@ STEPS: list[tuple[str, Callable[[LoopState], object]]] = [
 def build_summary(state: LoopState, duration: float) -> dict[str, Any]:
     """Every value read back from the registry, the data store and the running service."""
     from pipelines.tracking import configure
-    from pipelines.validate import gate_totals
+    from pipelines.validate import decided_stems, gate_totals
     from projects.registry import champion_version
 
     client = configure(state.ws.settings)
     store = state.ws.store
+    validated, quarantined = decided_stems(store)  # a batch a replay released counts as validated only
     shift = state.facts.get("monitor_shift", {})
     trigger = shift.get("trigger", {})
     outcome = trigger.get("outcome") or {}
     return {
         "project": state.ws.name,
-        "validated_batches": sorted(
-            n.removesuffix(".parquet") for n in store.list("validated", suffixes=(".parquet",))
-        ),
-        "quarantined_batches": store.list_dirs("quarantine"),
+        "validated_batches": sorted(validated),
+        "quarantined_batches": sorted(quarantined),
         "gate_totals": gate_totals(store),
         "champion_before": shift.get("champion"),
         "champion_after": champion_version(client, state.ws.name),

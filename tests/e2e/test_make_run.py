@@ -83,7 +83,7 @@ def test_make_run_closes_the_loop_and_reruns(tmp_path: Path) -> None:
     # the data gate: every landed batch is either validated or quarantined, and the corrupt one is quarantined
     landed = sorted(p.stem for p in (data / "landing").iterdir())
     validated = sorted(p.stem for p in (data / "validated").glob("*.parquet"))
-    quarantined = sorted(p.name for p in (data / "quarantine").iterdir() if p.is_dir())
+    quarantined = sorted(p.name for p in (data / "quarantine").iterdir() if p.is_dir() and p.name not in validated)
     assert summary["validated_batches"] == validated
     assert summary["quarantined_batches"] == quarantined
     assert sorted(validated + quarantined) == landed, "landing = validated + quarantined"
