@@ -9,9 +9,11 @@ monitoring runs as stateless CronJob pods in the cluster:
 - ``mlops.last_retrain_at``: start of the last retraining, for the cooldown;
 - ``mlops.last_trigger``: the last decision as JSON (action, reason, numbers).
 
-Retraining needs labelled data the champion has not seen: validated rows with event time after the champion's
-training watermark (``mlops.watermark`` on its version). Drift without such rows is recorded as
-"drift, but no new labels: waiting", which the monitor's summary surfaces as an alert.
+Retraining needs labelled data the champion's training run has not seen: validated rows with event time after
+the end of its window (``mlops.window_end``: the newest event of its training batches *and* of the holdout it was
+judged on; ``mlops.watermark``, the newest event trained on, for versions without it). Rows between the two are
+the holdout: retraining on the same window would only reproduce the champion. Drift without such rows is recorded
+as "drift, but no new labels: waiting", which the monitor's summary surfaces as an alert.
 """
 
 from __future__ import annotations
@@ -83,11 +85,13 @@ def decide(facts: TriggerFacts) -> TriggerDecision:
     if facts.new_labelled_rows == 0:
         mark = f"{facts.watermark:%Y-%m-%d %H:%M:%S}" if facts.watermark else "(none)"
         return TriggerDecision(
-            WAITING, f"drift, but no new labels: waiting (no validated rows after the watermark {mark})", described
+            WAITING,
+            f"drift, but no new labels: waiting (no validated rows after the champion's window, {mark})",
+            described,
         )
     return TriggerDecision(
         RETRAIN,
-        f"drift detected and {facts.new_labelled_rows} labelled rows newer than the champion's watermark",
+        f"drift detected and {facts.new_labelled_rows} labelled rows newer than the champion's window",
         described,
     )
 
@@ -124,7 +128,8 @@ def gather_facts(
     champion = registry.champion_version(client, ws.name)
     watermark = None
     if champion is not None:
-        watermark = _parse(client.get_model_version(name, champion).tags.get(registry.TAG_WATERMARK))
+        tags = client.get_model_version(name, champion).tags
+        watermark = _parse(tags.get(registry.TAG_WINDOW_END) or tags.get(registry.TAG_WATERMARK))
     count, newest = labelled_after(ws, watermark) if drift_detected else (0, None)
     model = client.get_registered_model(name) if champion is not None else None
     last = _parse(model.tags.get(registry.TAG_LAST_RETRAIN_AT)) if model else None

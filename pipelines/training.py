@@ -294,6 +294,7 @@ def version_tags(project: Project, window: Window) -> dict[str, str]:
         registry.TAG_CONTRACT_HASH: project.contract_hash(),
         registry.TAG_LIBRARIES: json.dumps(library_versions(), sort_keys=True),
         registry.TAG_WATERMARK: watermark(project, window.train),
+        registry.TAG_WINDOW_END: watermark(project, window.holdout),
         registry.TAG_TRAINED_AT: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
 

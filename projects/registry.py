@@ -19,6 +19,7 @@ PREVIOUS = "previous"
 TAG_CONTRACT_HASH = "mlops.contract_hash"  # hash of project.yaml the model was trained under
 TAG_LIBRARIES = "mlops.libraries"  # JSON: python, scikit-learn, mlflow, pandas versions at training time
 TAG_WATERMARK = "mlops.watermark"  # ISO time of the newest event trained on
+TAG_WINDOW_END = "mlops.window_end"  # newest event in the version's whole window (holdout included)
 TAG_TRAINED_AT = "mlops.trained_at"
 TAG_DECISION = "mlops.decision"  # promoted | rejected | aborted | rolled_back
 TAG_REASON = "mlops.reason"  # a sentence a person reads
