@@ -11,6 +11,7 @@ export UV_PYTHON_DOWNLOADS := never
 # Vendor telemetry stays off unless you opt in with MLOPS_TELEMETRY=true (the code honours the same switch).
 export MLOPS_TELEMETRY ?= false
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: help setup run test test-fast lint fmt typecheck bench clean clean-state images stack-up stack-down
 
@@ -42,7 +43,7 @@ fmt: $(STAMP) ## Format and auto-fix with ruff
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP) ## Run the benchmarks and write docs/benchmarks.md
-	$(BIN)/python -m tests.benchmarks
+	$(BIN)/python -m tests.benchmarks $(BENCH_ARGS)
 
 images: ## Build the serving, jobs and mlflow-server images (tags from the git revision; BASE_IMAGE=...)
 	bash infra/scripts/build-images.sh

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
+from tests.test_readme_commands import WALKTHROUGH_PREFIXES, readme_commands
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,12 +71,52 @@ def service_metadata(home: Path) -> dict[str, object]:
         proc.wait(timeout=30)
 
 
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"{proc.args} exited with {proc.returncode}"
+        try:
+            return httpx.get(url, timeout=2).status_code
+        except httpx.TransportError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def run_readme_walkthrough(workdir: Path) -> list[str]:
+    """Run the README's `.venv/bin/mlops|mlflow` commands literally, in order, from a folder whose .mlops is
+    the state make run left. Servers (serve, mlflow ui) are started, called over HTTP and stopped."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")} | {"MLOPS_HOME": str(workdir / ".mlops")}
+    ran = []
+    for command, need in readme_commands():
+        if need or not command.startswith(WALKTHROUGH_PREFIXES):
+            continue
+        argv = shlex.split(command)
+        argv[0] = str(REPO / argv[0])
+        if "--port" in argv:  # the README's port may be taken on this machine: same command, a free port
+            port = free_port()
+            argv[argv.index("--port") + 1] = str(port)
+            proc = subprocess.Popen(argv, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                path = "/ready" if "serve" in argv else "/"
+                assert wait_http(f"http://127.0.0.1:{port}{path}", proc) == 200, command
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+        else:
+            done = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=300, check=False)
+            assert done.returncode == 0, (
+                f"README command failed: {command}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            )
+        ran.append(command)
+    return ran
+
+
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_make_run_closes_the_loop_and_reruns(tmp_path: Path) -> None:
     import pandas as pd
 
-    home = tmp_path / "home"
+    home = tmp_path / ".mlops"
     result = make("run", "PROJECT=churn", home=home)
     assert result.returncode == 0, f"make run failed:\n{result.stdout[-6000:]}\n{result.stderr[-4000:]}"
     summary = json.loads((home / "reports" / "churn" / "run-summary.json").read_text())
@@ -111,6 +153,13 @@ def test_make_run_closes_the_loop_and_reruns(tmp_path: Path) -> None:
         assert path.is_file() and path.stat().st_size > 1000, f"{kind} report missing or empty: {path}"
     assert summary["duration_s"] > 0 and set(summary["timings"]) >= {"normal traffic", "monitor after the shift"}
 
+    # the README's commands, exactly as written, on this state
+    scored_input = tmp_path / "scored-me.csv"
+    scored_input.write_text((data / "landing" / "2026-01-12_market_shift.csv").read_text())
+    ran = run_readme_walkthrough(tmp_path)
+    assert any(" rollback " in c for c in ran) and any(" serve " in c for c in ran), ran
+    assert (tmp_path / "scored.parquet").is_file(), "mlops predict wrote its output"
+
     # re-running on existing state continues the story instead of crashing
     again = make("run", home=home)
     assert again.returncode == 0, f"second make run failed:\n{again.stdout[-6000:]}\n{again.stderr[-4000:]}"
@@ -120,3 +169,13 @@ def test_make_run_closes_the_loop_and_reruns(tmp_path: Path) -> None:
 
     cleaned = make("clean-state", home=home)
     assert cleaned.returncode == 0 and not home.exists(), "clean-state removes MLOPS_HOME"
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_make_bench_writes_its_tables(tmp_path: Path) -> None:
+    out = tmp_path / "benchmarks.md"
+    done = make("bench", f"BENCH_ARGS=--quick --output {out} validation", home=tmp_path / "home")
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = out.read_text()
+    assert "# Benchmarks" in text and "| rows |" in text, text[:2000]
