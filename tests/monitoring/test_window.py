@@ -14,7 +14,7 @@ import pytest
 from monitoring.inference_log import InferenceLogError, InferenceLogWriter, record_columns
 from monitoring.monitor import sample_window
 from projects.contract import Project, load_project
-from projects.settings import REPO_ROOT
+from projects.settings import REPO_ROOT, Settings
 from projects.storage import DataRoot, ProjectStore
 from tests.monitoring.conftest import generated
 
@@ -92,3 +92,14 @@ def test_an_unreadable_part_is_named(store: ProjectStore, project: Project) -> N
 def test_an_empty_log_is_an_empty_window(store: ProjectStore, project: Project) -> None:
     window = sample_window(store, project, "2", (T0, T0 + dt.timedelta(hours=1)))
     assert window.rows == 0 and window.sample.empty and window.labelled.empty
+
+
+@pytest.mark.integration
+def test_the_window_reads_the_same_on_file_and_s3(data_root_settings: Settings, project: Project) -> None:
+    """The same code on file:// and on s3:// (moto's S3 server on 127.0.0.1)."""
+    store = DataRoot.from_settings(data_root_settings).project("churn")
+    frame = generated(project, "baseline", T0.date(), 600)
+    _log(store, project, frame, "2", T0)
+    labels = frame[["customer_id", "churned"]].iloc[:100]
+    window = sample_window(store, project, "2", (T0, T0 + dt.timedelta(hours=1)), labels=labels)
+    assert window.rows == 600 and len(window.sample) == 300 and len(window.labelled) == 100
