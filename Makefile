@@ -33,10 +33,11 @@ test: $(STAMP) ## Run every test suite (unit, data, model, integration, e2e, man
 test-fast: $(STAMP) ## Unit tests only (no servers, no slow tests)
 	$(BIN)/pytest -m "not slow and not integration and not e2e and not container" $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff lint + format check, mypy on the packages
+lint: $(STAMP) ## ruff lint + format check, mypy on the packages, import contracts (dependency direction)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: $(STAMP) ## Format and auto-fix with ruff
 	$(BIN)/ruff format .
