@@ -264,7 +264,7 @@ class Drift(Frozen):
     """Pinned explicitly: Evidently's defaults change the test at 1,000 rows, so sampling would change it silently."""
 
     num_method: str = "ks"
-    cat_method: str = "chisquare"
+    cat_method: str = "chi2_contingency"  # a two-sample test; Evidently's "chisquare" overstates drift
     threshold: float = Field(default=0.05, gt=0, lt=1)
     drift_share: float = Field(default=0.5, gt=0, le=1)
     min_rows: int = Field(default=200, gt=0)
