@@ -127,7 +127,12 @@ def start_service(state: LoopState) -> None:
     with log.open("ab") as sink:
         state.service = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=os.environ.copy())
     console.print(f"service starting on {state.url} (log: {log})")
-    wait_until(lambda: _get(state, "/ready") is not None, timeout=120, what="the service to become ready", state=state)
+    try:
+        wait_until(
+            lambda: _get(state, "/ready") is not None, timeout=120, what="the service to become ready", state=state
+        )
+    except LoopError as exc:
+        raise LoopError(f"{exc}; its readiness says: {readiness_reason(state)} (log: {log})") from None
     console.print(f"ready, serving version {served_version(state)}  (OpenAPI: {state.url}/docs)")
 
 
@@ -156,6 +161,16 @@ def _get(state: LoopState, path: str) -> dict[str, Any] | None:
     except httpx.TransportError:
         return None
     return response.json() if response.status_code == 200 else None
+
+
+def readiness_reason(state: LoopState) -> str:
+    """Why the service is not ready (no champion, tracking server down, contract mismatch), from /ready itself."""
+    import httpx
+
+    try:
+        return str(httpx.get(state.url + "/ready", timeout=5).json().get("reason", "no reason given"))
+    except (httpx.HTTPError, ValueError):
+        return "the service does not answer"
 
 
 def served_version(state: LoopState) -> str | None:
