@@ -128,8 +128,22 @@ def configure(settings: Settings, check: bool = True) -> MlflowClient:
             check_reachable(where.registry_uri)
     from mlflow import MlflowClient
 
+    _quiet_known_notices()
     _point_mlflow_at(where)
     return MlflowClient(tracking_uri=where.tracking_uri, registry_uri=where.registry_uri)
+
+
+def _quiet_known_notices() -> None:
+    """Two notices MLflow prints on every log_model that say nothing a user can act on here.
+
+    - "Detected uv project": we pin the model's requirements ourselves (pipelines.training.pip_requirements).
+    - "pickle or cloudpickle ... skops": the model is cloudpickled on purpose, its casting step by value so it
+      loads without this repository; models come only from our own registry (see pipelines/README.md).
+    """
+    import logging
+
+    logging.getLogger("mlflow.utils.uv_utils").setLevel(logging.WARNING)
+    logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
 
 
 def _point_mlflow_at(where: Tracking) -> None:
