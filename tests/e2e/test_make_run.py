@@ -72,14 +72,18 @@ def service_metadata(home: Path) -> dict[str, object]:
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> int:
-    deadline = time.monotonic() + timeout
+    """Poll until ``url`` answers 200 (a service answers 503 until its model is loaded); the last status."""
+    deadline, status = time.monotonic() + timeout, 0
     while time.monotonic() < deadline:
         assert proc.poll() is None, f"{proc.args} exited with {proc.returncode}"
         try:
-            return httpx.get(url, timeout=2).status_code
+            status = httpx.get(url, timeout=2).status_code
         except httpx.TransportError:
-            time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer within {timeout:.0f} s")
+            status = 0
+        if status == 200:
+            return status
+        time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer 200 within {timeout:.0f} s (last status {status})")
 
 
 def run_readme_walkthrough(workdir: Path) -> list[str]:
