@@ -665,7 +665,7 @@ def print_result(result: MonitorResult, console: Any, all_columns: bool = False)
         title = "monitored columns" if all_columns else "drifted columns"
         table = Table(title=f"{title} ({result.sample_rows} sampled rows vs {result.reference_rows} reference rows)")
         for header in ("column", "kind", "method", "score", "threshold", "drifted"):
-            table.add_column(header)
+            table.add_column(header, no_wrap=header in {"column", "score"})  # a name cut short is useless
         for c in shown:
             flag = "[red]yes[/]" if c.drifted else "no"
             table.add_row(c.column, c.kind, c.method, f"{c.score:.3g}", f"{c.threshold:g}", flag)

@@ -170,7 +170,7 @@ def test_false_positive_rate_stays_nominal_over_50_seeds(project: Project) -> No
 @pytest.mark.integration
 def test_evidently_chisquare_is_inflated_and_the_result_says_so(churn_project: Project) -> None:
     """Evidently's 'chisquare' treats reference frequencies as exact: n=2000 against m=1000 inflates it ~3x."""
-    small = _with(churn_project, sample_rows=2000)
+    small = _with(churn_project, sample_rows=2000, cat_method="chisquare")
     categorical = list(drift_columns(small).categorical)
     flags, tests = 0, 0
     for seed in range(10):
