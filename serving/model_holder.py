@@ -271,10 +271,11 @@ class ModelHolder:
         self.swaps += 1
         self.reason, self.last_error = f"serving version {version}", None
         self._failed.pop(version, None)
-        if self.freeze_gc:
-            gc.freeze()  # the model's objects never need scanning again: keeps full GC passes short
-        self._ready_event.set()
         was = f"version {previous.version}" if previous else "nothing"
+        del previous
+        if self.freeze_gc:
+            settle_garbage()
+        self._ready_event.set()
         log.info(
             "model holder: now serving %s version %s (was %s; loaded in %.2fs)",
             self.name,
@@ -340,6 +341,19 @@ class ModelHolder:
         )
         warm_up(loaded)
         return loaded
+
+
+def settle_garbage() -> None:
+    """Free what the last load left (the old model included), then freeze what remains.
+
+    MLflow, pandas and a model leave ~10^6 long-lived objects; unfrozen, every full collection walks them
+    while a request waits (the 100-200 ms p99 tail of a default BentoML service). Frozen objects are never
+    scanned again (they are still freed by reference counting). The one full pass here costs a pause once
+    per model swap, instead of one every few thousand requests.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def warm_up(loaded: LoadedModel) -> None:

@@ -188,11 +188,19 @@ def response_model(project: Project) -> type[BaseModel]:
     return model
 
 
+def _attributes(project: Project) -> list[tuple[str, str]]:
+    """(column, record attribute) pairs, worked out once per contract: this runs for every request."""
+    from monitoring.inference_log import per_project, record_columns
+
+    pairs: list[tuple[str, str]] = per_project(
+        project, "attributes", lambda p: [(n, attribute(n)) for n in record_columns(p)]
+    )
+    return pairs
+
+
 def records_to_columns(project: Project, records: Sequence[BaseModel]) -> dict[str, list[Any]]:
     """Validated records -> the log's record columns as Python lists (cheap: no pandas on this path)."""
-    from monitoring.inference_log import record_columns
-
-    return {name: [getattr(r, attribute(name)) for r in records] for name in record_columns(project)}
+    return {name: [getattr(r, attr) for r in records] for name, attr in _attributes(project)}
 
 
 def model_frame(project: Project, columns: dict[str, list[Any]]) -> pd.DataFrame:

@@ -8,6 +8,7 @@ log (handed over, not written) -> the response model with ids echoed and the ver
 from __future__ import annotations
 
 import math
+import os
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     from projects.settings import Settings
     from projects.workspace import Workspace
     from serving.model_holder import LoadedModel, ModelHolder
+
+
+ENV_GC_FREEZE = "MLOPS_SERVING_GC_FREEZE"  # "false": no gc.freeze() after loads (only to measure its effect)
 
 
 class NotReadyError(RuntimeError):
@@ -90,7 +94,8 @@ class Scorer:
         from serving.model_holder import ModelHolder
 
         ws = Workspace.open(project, settings)
-        holder = ModelHolder(ws.project, ws.settings, freeze_gc=True).start()
+        freeze = os.environ.get(ENV_GC_FREEZE, "true").strip().lower() not in {"0", "false", "no", "off"}
+        holder = ModelHolder(ws.project, ws.settings, freeze_gc=freeze).start()
         log = InferenceLogWriter(ws.store, ws.project).start()
         return cls(ws, holder, log, serving_metrics() if metrics else None)
 
@@ -120,13 +125,19 @@ class Scorer:
             {"model": {"name": loaded.name, "version": loaded.version}, "predictions": rows}
         )
 
+    def show_version(self) -> None:
+        """Point the ``mlops_model_info`` gauge at the version served now (1) and away from the last one (0)."""
+        loaded = self.holder.current
+        if self.metrics is None or loaded is None or loaded.version == self._shown_version:
+            return
+        if self._shown_version is not None:
+            self.metrics.model_info.labels(self.project.name, self._shown_version).set(0)
+        self.metrics.model_info.labels(self.project.name, loaded.version).set(1)
+        self._shown_version = loaded.version
+
     def _count(self, loaded: LoadedModel, rows: int) -> None:
         assert self.metrics is not None
-        name = self.project.name
         if loaded.version != self._shown_version:
-            if self._shown_version is not None:
-                self.metrics.model_info.labels(name, self._shown_version).set(0)
-            self.metrics.model_info.labels(name, loaded.version).set(1)
-            self._shown_version = loaded.version
-        self.metrics.predictions.labels(name, loaded.version).inc(rows)
-        self.metrics.requests.labels(name, loaded.version).inc()
+            self.show_version()
+        self.metrics.predictions.labels(self.project.name, loaded.version).inc(rows)
+        self.metrics.requests.labels(self.project.name, loaded.version).inc()
