@@ -13,7 +13,7 @@ export MLOPS_TELEMETRY ?= false
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help setup run test test-fast lint fmt typecheck bench clean clean-state images stack-up stack-down
+.PHONY: help setup run test test-fast lint fmt typecheck bench bench-serving clean clean-state images stack-up stack-down
 
 help: ## List every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,6 +54,9 @@ stack-up: ## Start the compose stack: MLflow + PostgreSQL + SeaweedFS (S3) + the
 
 stack-down: ## Stop the compose stack (data volumes kept; `bash infra/scripts/stack.sh down -v` deletes them)
 	bash infra/scripts/stack.sh down
+
+bench-serving: $(STAMP) ## Serving benchmark only: BentoML vs bare FastAPI vs in-process (wrk pinned to one core)
+	$(BIN)/python -m tests.benchmarks serving
 
 clean: ## Remove build outputs and caches (keeps ./.venv and MLOPS_HOME)
 	rm -rf build dist .pytest_cache .ruff_cache .mypy_cache
