@@ -133,7 +133,9 @@ def start_service(state: LoopState) -> None:
         )
     except LoopError as exc:
         raise LoopError(f"{exc}; its readiness says: {readiness_reason(state)} (log: {log})") from None
-    console.print(f"ready, serving version {served_version(state)}  (Swagger UI: {state.url}/, OpenAPI: {state.url}/docs.json)")
+    console.print(
+        f"ready, serving version {served_version(state)}  (Swagger UI: {state.url}/, OpenAPI: {state.url}/docs.json)"
+    )
 
 
 def stop_service(state: LoopState) -> None:
