@@ -65,13 +65,39 @@ class LoopState:
 
 
 # --------------------------------------------------------------------------------------------- data
-def land(state: LoopState, scenario: str, batches: int) -> list[str]:
-    from projects.sources import generate_batches
+def scenarios(state: LoopState) -> tuple[str, ...]:
+    """The project's generator scenarios; () for a project fed by files (the story then uses what it has)."""
+    from projects.contract import GeneratorSource
+    from projects.sources import load_generator
 
-    landed = generate_batches(state.ws.project, state.ws.store, scenario, batches)
+    if not isinstance(state.ws.project.source, GeneratorSource):
+        return ()
+    return tuple(load_generator(state.ws.project).scenarios)
+
+
+def land(state: LoopState, scenario: str, batches: int) -> list[str]:
+    """New batches in landing: generated for a generator project, ingested from the source folder otherwise."""
+    from projects.sources import generate_batches, ingest_files
+
+    if not scenarios(state):
+        landed = ingest_files(state.ws.project, state.ws.store, state.ws.settings.storage_options())
+        console.print(f"ingested {len(landed)} new batch(es) from {state.ws.project.source.url}")  # type: ignore[union-attr]
+    else:
+        known = scenarios(state)
+        landed = generate_batches(
+            state.ws.project, state.ws.store, scenario if scenario in known else known[0], batches
+        )
     for batch in landed:
-        console.print(f"landed {batch.name} ({batch.rows} rows)")
+        console.print(f"landed {batch.name}" + (f" ({batch.rows} rows)" if batch.rows else ""))
     return [b.name for b in landed]
+
+
+def newest_batches(state: LoopState, landed: list[str], count: int) -> list[str]:
+    """What to serve as traffic: the batches just landed, else (a files project with nothing new) the newest
+    validated ones."""
+    from pipelines.datasets import list_validated
+
+    return landed[:count] or list_validated(state.ws.store)[-count:]
 
 
 def validate(state: LoopState) -> None:
@@ -104,12 +130,18 @@ def train_and_gate(state: LoopState) -> None:
 
 
 def traffic_records(state: LoopState, batch_name: str) -> pd.DataFrame:
-    """The landed batch's customers as the service is asked about them: id, features, sensitive attribute."""
-    from pipelines.datasets import coerce_types
+    """A batch's customers as the service is asked about them: id, features, sensitive attribute.
+
+    Read from the validated store when the batch already passed the gate (cleaned and typed), else from landing.
+    """
+    from pipelines.datasets import coerce_types, validated_name
     from projects.sources import read_frame
 
-    frame = coerce_types(state.ws.project, read_frame(state.ws.store.read_bytes("landing", batch_name), batch_name))
-    schema = state.ws.project.schema
+    store, schema = state.ws.store, state.ws.project.schema
+    if store.exists("validated", validated_name(batch_name)):
+        frame = store.read_parquet("validated", validated_name(batch_name))
+    else:
+        frame = coerce_types(state.ws.project, read_frame(store.read_bytes("landing", batch_name), batch_name))
     return frame[[schema.id.name, *schema.feature_names, schema.sensitive.name]]
 
 
@@ -259,15 +291,22 @@ def step_first_champion(state: LoopState) -> None:
 
 def step_normal_traffic(state: LoopState) -> None:
     """A normal day: the service answers that day's customers, whose labels land later in the same batch."""
-    (name,) = land(state, "baseline", 1)
-    send_traffic(state, traffic_records(state, name))
+    for name in newest_batches(state, land(state, "baseline", 1), 1):
+        send_traffic(state, traffic_records(state, name))
     validate(state)
 
 
 def step_market_shift(state: LoopState) -> None:
     """Prices rise and customers change: shifted traffic is served, its labels land, one extract arrives broken."""
+    if SHIFT_SCENARIO not in scenarios(state):
+        console.print(
+            f"project {state.ws.name!r} has no {SHIFT_SCENARIO!r} scenario: the story goes on with its own data"
+        )
+        state.facts["shift"] = "skipped"
+        return
     names = land(state, SHIFT_SCENARIO, SHIFT_BATCHES)
-    land(state, "breakage", 1)
+    if "breakage" in scenarios(state):
+        land(state, "breakage", 1)
     for name in names[:2]:
         send_traffic(state, traffic_records(state, name))
     validate(state)
@@ -284,7 +323,9 @@ def step_rollout(state: LoopState) -> None:
         lambda: served_version(state) == champion, timeout=poll * 3 + 60, what=f"version {champion}", state=state
     )
     console.print(f"the service now answers with version {served_version(state)} (registry champion: {champion})")
-    frame = traffic_records(state, state.ws.store.list("landing")[-2])
+    from pipelines.datasets import list_validated
+
+    frame = traffic_records(state, list_validated(state.ws.store)[-1])
     send_traffic(state, frame.head(200))
 
 

@@ -183,3 +183,41 @@ def test_make_bench_writes_its_tables(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     text = out.read_text()
     assert "# Benchmarks" in text and "| rows |" in text, text[:2000]
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_make_run_runs_a_project_fed_by_files(tmp_path: Path) -> None:
+    """`make run PROJECT=name` on a project whose batches arrive as CSV files (no generator, no shift story)."""
+    import datetime as dt
+
+    import yaml
+
+    from projects.churn.generator import ChurnGenerator
+    from projects.contract import load_project
+
+    churn = load_project("churn", REPO / "projects")
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    generator = ChurnGenerator(churn, seed=7)
+    for day in range(1, 7):
+        date = dt.date(2026, 5, day)
+        (drop / f"{date}_export.csv").write_bytes(generator.to_csv(generator.batch(date, "baseline", 800)))
+    contract = yaml.safe_load((REPO / "projects/churn/project.yaml").read_text())
+    contract["name"] = "telco"
+    contract["source"] = {"kind": "files", "url": f"file://{drop}", "pattern": "*.csv"}
+    (tmp_path / "projects" / "telco").mkdir(parents=True)
+    (tmp_path / "projects" / "telco" / "project.yaml").write_text(yaml.safe_dump(contract))
+
+    home = tmp_path / ".mlops"
+    env_projects = {"MLOPS_PROJECTS_DIR": str(tmp_path / "projects")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")} | {"MLOPS_HOME": str(home)} | env_projects
+    done = subprocess.run(
+        ["make", "run", "PROJECT=telco"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    assert done.returncode == 0, f"{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
+    summary = json.loads((home / "reports" / "telco" / "run-summary.json").read_text())
+    assert len(summary["validated_batches"]) == 6 and summary["quarantined_batches"] == []
+    assert summary["champion_after"] == "1" and summary["served_version"] == "1"
+    assert summary["drift_detected_on_normal_traffic"] is False
+    assert summary["retrain_triggered"] is False, "same world, no drift: no retraining"
