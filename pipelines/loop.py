@@ -66,29 +66,26 @@ class LoopState:
 
 # --------------------------------------------------------------------------------------------- data
 def scenarios(state: LoopState) -> tuple[str, ...]:
-    """The project's generator scenarios; () for a project fed by files (the story then uses what it has)."""
-    from projects.contract import GeneratorSource
-    from projects.sources import load_generator
+    from projects.sources import generator_scenarios
 
-    if not isinstance(state.ws.project.source, GeneratorSource):
-        return ()
-    return tuple(load_generator(state.ws.project).scenarios)
+    return generator_scenarios(state.ws.project)
 
 
 def land(state: LoopState, scenario: str, batches: int) -> list[str]:
-    """New batches in landing: generated for a generator project, ingested from the source folder otherwise."""
-    from projects.sources import generate_batches, ingest_files
+    """New batches in landing, whatever the source's kind: generated (this scenario) or ingested files."""
+    from projects.sources import land_next
 
-    if not scenarios(state):
-        landed = ingest_files(state.ws.project, state.ws.store, state.ws.settings.storage_options())
-        console.print(f"ingested {len(landed)} new batch(es) from {state.ws.project.source.url}")  # type: ignore[union-attr]
-    else:
-        known = scenarios(state)
-        landed = generate_batches(
-            state.ws.project, state.ws.store, scenario if scenario in known else known[0], batches
-        )
+    landed = land_next(
+        state.ws.project,
+        state.ws.store,
+        scenario=scenario,
+        batches=batches,
+        storage_options=state.ws.settings.storage_options(),
+    )
     for batch in landed:
         console.print(f"landed {batch.name}" + (f" ({batch.rows} rows)" if batch.rows else ""))
+    if not landed:
+        console.print(f"no new batch from the {state.ws.project.source.kind} source")
     return [b.name for b in landed]
 
 

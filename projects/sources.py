@@ -135,3 +135,38 @@ def read_frame(data: bytes, name: str) -> pd.DataFrame:
     if name.endswith(".csv"):
         return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[""])
     raise ValueError(f"{name}: unknown format (expected .csv or .parquet)")
+
+
+def _land_generated(
+    project: Project, store: ProjectStore, scenario: str | None, batches: int, options: dict[str, Any]
+) -> list[LandedBatch]:
+    generator = load_generator(project)
+    chosen = scenario if scenario in generator.scenarios else generator.scenarios[0]
+    return generate_batches(project, store, chosen, batches)
+
+
+def _land_files(
+    project: Project, store: ProjectStore, scenario: str | None, batches: int, options: dict[str, Any]
+) -> list[LandedBatch]:
+    return ingest_files(project, store, options)
+
+
+LANDERS = {"generator": _land_generated, "files": _land_files}
+
+
+def land_next(
+    project: Project,
+    store: ProjectStore,
+    *,
+    scenario: str | None = None,
+    batches: int = 1,
+    storage_options: dict[str, Any] | None = None,
+) -> list[LandedBatch]:
+    """Land whatever the project's source offers next, whatever its kind: generated batches of ``scenario``
+    (the generator's first scenario if it has no such one), or the files not yet landed."""
+    return LANDERS[project.source.kind](project, store, scenario, batches, storage_options or {})
+
+
+def generator_scenarios(project: Project) -> tuple[str, ...]:
+    """The scenarios a generator project can produce; () for a project fed by files."""
+    return tuple(load_generator(project).scenarios) if isinstance(project.source, GeneratorSource) else ()

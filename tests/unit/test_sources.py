@@ -66,3 +66,21 @@ def test_unknown_scenario_and_unimportable_generator(settings: Settings, tmp_pat
     broken = load_project("churn", tmp_path)
     with pytest.raises(ContractError, match=r"source.generator 'projects.churn.generator:Missing' cannot be imported"):
         generate_batches(broken, ws.store, "baseline", 1)
+
+
+def test_land_next_dispatches_on_the_source_kind(settings: Settings, tmp_path: Path) -> None:
+    from projects.sources import generator_scenarios, land_next
+
+    generated = Workspace.open("churn", settings)
+    landed = land_next(generated.project, generated.store, scenario="market_shift", batches=2)
+    fallback = land_next(generated.project, generated.store, scenario="no-such-scenario")
+    assert [b.name for b in landed] == ["2026-01-01_market_shift.csv", "2026-01-02_market_shift.csv"]
+    assert [b.name for b in fallback] == ["2026-01-03_baseline.csv"], "unknown scenario: the generator's first"
+
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "2026-04-01_x.csv").write_text("customer_id\nC9\n")
+    files = files_workspace(settings, f"file://{drop}")
+    assert [b.name for b in land_next(files.project, files.store, scenario="baseline")] == ["2026-04-01_x.csv"]
+    assert generator_scenarios(files.project) == ()
+    assert "market_shift" in generator_scenarios(generated.project)
