@@ -121,6 +121,10 @@ def labelled_after(ws: Workspace, watermark: dt.datetime | None) -> tuple[int, d
     return count, newest
 
 
+def last_retrain_at(client: MlflowClient, project: str) -> dt.datetime | None:
+    return _parse(client.get_registered_model(registry.model_name(project)).tags.get(registry.TAG_LAST_RETRAIN_AT))
+
+
 def gather_facts(
     ws: Workspace, client: MlflowClient, drift_detected: bool | None, now: dt.datetime | None = None
 ) -> TriggerFacts:
@@ -131,8 +135,7 @@ def gather_facts(
         tags = client.get_model_version(name, champion).tags
         watermark = _parse(tags.get(registry.TAG_WINDOW_END) or tags.get(registry.TAG_WATERMARK))
     count, newest = labelled_after(ws, watermark) if drift_detected else (0, None)
-    model = client.get_registered_model(name) if champion is not None else None
-    last = _parse(model.tags.get(registry.TAG_LAST_RETRAIN_AT)) if model else None
+    last = last_retrain_at(client, ws.name) if champion is not None else None
     return TriggerFacts(
         drift_detected=drift_detected,
         champion_version=champion,
@@ -168,10 +171,12 @@ class LocalTrigger:
         except Timeout:
             return TriggerDecision(BUSY, "a retraining for this project is already running", decision.facts)
         try:
-            # Re-read under the lock: a concurrent monitor may have retrained while we waited to decide.
-            fresh = gather_facts(ws, client, drift_detected=True)
-            if fresh.last_retrain_at and fresh.now - fresh.last_retrain_at < fresh.cooldown:
-                return decide(fresh)
+            # Re-read under the lock: a concurrent monitor may have retrained while we were deciding.
+            last = last_retrain_at(client, ws.name)
+            cooldown = dt.timedelta(minutes=ws.project.drift.cooldown_minutes)
+            if last is not None and dt.datetime.now(dt.UTC) - last < cooldown:
+                reason = f"drift, but another monitor started a retraining at {last:%Y-%m-%d %H:%M:%S} UTC (cooldown)"
+                return TriggerDecision(COOLDOWN, reason, decision.facts)
             stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             client.set_registered_model_tag(registry.model_name(ws.name), registry.TAG_LAST_RETRAIN_AT, stamp)
             decision.outcome = retrain(ws)

@@ -118,7 +118,6 @@ def train_and_gate(state: LoopState) -> None:
     result = train(state.ws, promote=True)
     decision = result.decision
     assert decision is not None
-    state.facts.setdefault("trained_versions", []).append(result.version)
     if decision.model_card_url:
         state.reports["model_card"].append(decision.model_card_url)
     colour = "green" if decision.promoted else "yellow"
@@ -299,7 +298,6 @@ def step_market_shift(state: LoopState) -> None:
         console.print(
             f"project {state.ws.name!r} has no {SHIFT_SCENARIO!r} scenario: the story goes on with its own data"
         )
-        state.facts["shift"] = "skipped"
         return
     names = land(state, SHIFT_SCENARIO, SHIFT_BATCHES)
     if "breakage" in scenarios(state):

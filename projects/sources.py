@@ -71,8 +71,8 @@ def load_generator(project: Project) -> BatchGenerator:
 
 
 def next_batch_date(store: ProjectStore, default: dt.date) -> dt.date:
-    """The day after the newest batch seen anywhere (landing, validated, quarantine), so reruns continue."""
-    dates = [d for area in ("landing",) for n in store.list(area) if (d := batch_date(n))]
+    """The day after the newest landed batch, so reruns continue the calendar (landing is never pruned)."""
+    dates = [d for name in store.list("landing") if (d := batch_date(name))]
     return max(dates) + dt.timedelta(days=1) if dates else default
 
 
