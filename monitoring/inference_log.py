@@ -13,6 +13,10 @@ Columns, in this order (types as ``pipelines.datasets.coerce_types`` gives them)
 - ``probability`` (float64: probability of the positive class; NaN for regression or a model without one),
 - ``model_version`` (string) and ``served_at`` (datetime64[ns, UTC]).
 
+In Arrow terms: string, double, bool and timestamp[ns, tz=UTC]. Parts are written with fastparquet and read
+with pyarrow: serving then needs no pyarrow (~150 MB of its image), and readers rebuild the pandas dtypes from
+the Arrow types (``log_frame``), not from the writer's pandas metadata, which differs between the two engines.
+
 Object stores cannot append, so nothing appends: rows are buffered in memory off the request path and a
 background thread writes a new part file every ``serving.log_flush_rows`` rows or ``serving.log_flush_seconds``
 seconds, whichever comes first, and once more on graceful shutdown (``close``). On ``file://`` a part is written
@@ -64,6 +68,7 @@ SERVED_AT = "served_at"
 OUTPUT_COLUMNS = (PREDICTION, PROBABILITY, MODEL_VERSION, SERVED_AT)
 PARTITION_PREFIX = "date="
 PART_SUFFIX = ".parquet"
+WRITER_ENGINE: Final = "fastparquet"  # see the module docstring: keeps pyarrow out of the serving image
 _HOST_SAFE = re.compile(r"[^A-Za-z0-9._]+")
 
 
@@ -308,7 +313,7 @@ class InferenceLogWriter:
         day = chunks[0].served_at.astimezone(dt.UTC).date()
         frame = chunks_to_frame(self.project, chunks)
         buffer = io.BytesIO()
-        frame.to_parquet(buffer, index=False)
+        frame.to_parquet(buffer, index=False, engine=WRITER_ENGINE)
         self._seq += 1
         url = write_part(
             self.store, partition_name(day), part_name(self.host, os.getpid(), self._seq), buffer.getvalue()
@@ -382,20 +387,39 @@ def list_partitions(store: ProjectStore, since: dt.datetime | None = None) -> li
 
 
 def _read_partition(store: ProjectStore, partition: str) -> list[pd.DataFrame]:
-    import pandas as pd
-
     names = [n for n in store.list(AREA, partition, suffixes=(PART_SUFFIX,)) if not n.startswith(".")]
     paths = [store.path(AREA, partition, n) for n in names]
     blobs = store.fs.cat(paths) if paths else {}  # one call: concurrent requests on object stores
-    frames = []
-    for name, path in zip(names, paths, strict=True):
-        try:
-            frames.append(pd.read_parquet(io.BytesIO(blobs[path])))
-        except Exception as exc:
-            raise InferenceLogError(
-                f"{store.url(AREA, partition, name)}: unreadable inference log part: {exc}"
-            ) from exc
-    return frames
+    return [
+        log_frame(read_part(blobs[path], store.url(AREA, partition, name)))
+        for name, path in zip(names, paths, strict=True)
+    ]
+
+
+def read_part(blob: bytes, url: str, columns: list[str] | None = None) -> Any:
+    """One part file as an Arrow table (``columns`` only, if given); the error names the part's URL."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(pa.BufferReader(blob), columns=columns)
+    except Exception as exc:
+        raise InferenceLogError(f"{url}: unreadable inference log part: {exc}") from exc
+
+
+def log_frame(table: Any) -> pd.DataFrame:
+    """An Arrow table of log rows -> the log's pandas dtypes (string, boolean, float64, datetime64[ns, UTC]).
+
+    Decided by the Arrow types alone, so a part reads the same whichever engine wrote it.
+    """
+    import pandas as pd
+    import pyarrow as pa
+
+    mapping = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype(), pa.bool_(): pd.BooleanDtype()}
+    frame = table.to_pandas(types_mapper=mapping.get, ignore_metadata=True)
+    if SERVED_AT in frame.columns:
+        frame[SERVED_AT] = frame[SERVED_AT].astype("datetime64[ns, UTC]")
+    return frame
 
 
 def read_inference_log(

@@ -272,18 +272,6 @@ def _in_window(table: Any, version: str, start: dt.datetime, end: dt.datetime) -
     return pc.fill_null(pc.and_(pc.equal(table[MODEL_VERSION], version), in_time), False)
 
 
-def _read_part(blob: bytes, url: str, columns: list[str] | None = None) -> Any:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from monitoring.inference_log import InferenceLogError
-
-    try:
-        return pq.read_table(pa.BufferReader(blob), columns=columns)
-    except Exception as exc:
-        raise InferenceLogError(f"{url}: unreadable inference log part: {exc}") from exc
-
-
 def index_window(
     store: ProjectStore, project: Project, version: str, start: dt.datetime, end: dt.datetime
 ) -> _LogIndex:
@@ -299,6 +287,7 @@ def index_window(
         PROBABILITY,
         SERVED_AT,
         list_partitions,
+        read_part,
     )
 
     small = [SERVED_AT, MODEL_VERSION, project.schema.id.name, PREDICTION, PROBABILITY]
@@ -313,7 +302,7 @@ def index_window(
         fetched = store.fs.cat(paths) if paths else {}  # one call: concurrent requests on object stores
         for name, path in zip(names, paths, strict=True):
             url = store.url(AREA, partition, name)
-            table = _read_part(fetched[path], url, small)
+            table = read_part(fetched[path], url, small)
             keep = np.flatnonzero(_in_window(table, version, start, end).to_numpy(zero_copy_only=False))
             if len(keep):
                 part = table.take(keep).drop_columns([MODEL_VERSION])
@@ -330,14 +319,16 @@ def _take_rows(index: _LogIndex, picks: Any) -> pd.DataFrame:
     import numpy as np
     import pyarrow as pa
 
+    from monitoring.inference_log import log_frame, read_part
+
     chosen = index.rows.select(["_part", "_row"]).take(picks)
     parts = chosen["_part"].to_numpy()
     rows = chosen["_row"].to_numpy()
     pieces = []
     for part in np.unique(parts):
-        table = _read_part(index.blobs[part], index.urls[part])
+        table = read_part(index.blobs[part], index.urls[part])
         pieces.append(table.take(pa.array(rows[parts == part])))
-    return pa.concat_tables(pieces, promote_options="default").to_pandas()
+    return log_frame(pa.concat_tables(pieces, promote_options="default"))
 
 
 def sample_window(

@@ -23,8 +23,12 @@ from monitoring.inference_log import (
     SERVED_AT,
     InferenceLogError,
     InferenceLogWriter,
+    WRITER_ENGINE,
+    chunks_to_frame,
     log_columns,
+    log_frame,
     part_name,
+    read_part,
     read_inference_log,
     record_columns,
 )
@@ -51,6 +55,28 @@ def _append(writer: InferenceLogWriter, frame: pd.DataFrame, version: str, serve
     inputs = {name: frame[name].tolist() for name in record_columns(writer.project)}
     probability = np.linspace(0, 1, len(frame))
     writer.append(inputs, (probability >= 0.5).astype(float), probability, version, served_at=served_at)
+
+
+@pytest.mark.parametrize("engine", ["pyarrow", WRITER_ENGINE])
+def test_a_part_reads_the_same_whichever_engine_wrote_it(
+    data_root_settings: Settings, rows: pd.DataFrame, engine: str
+) -> None:
+    """Given one log frame written by pyarrow and by fastparquet (serving's writer), when read, then both equal it.
+
+    The engines write different pandas metadata (fastparquet's makes pyarrow return object columns); the reader
+    rebuilds the dtypes from the Arrow types, so monitoring sees the same frame either way.
+    """
+    import io
+
+    ws = Workspace.open("churn", data_root_settings)
+    writer = InferenceLogWriter(ws.store, ws.project, flush_rows=10_000, flush_seconds=3600)
+    _append(writer, rows.iloc[:5].assign(has_partner=[True, None, False, True, None]), "4", DAY1)
+    frame = chunks_to_frame(ws.project, list(writer._chunks))
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False, engine=engine)
+    back = log_frame(read_part(buffer.getvalue(), f"memory://{engine}.parquet"))
+    pd.testing.assert_frame_equal(back, frame)
+    assert back["has_partner"].isna().tolist() == [False, True, False, False, True]
 
 
 def test_round_trip_keeps_the_format(data_root_settings: Settings, rows: pd.DataFrame) -> None:
