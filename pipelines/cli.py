@@ -337,7 +337,10 @@ def serve_command(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1.")] = 3000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (each loads the champion).")] = 1,
 ) -> None:
-    """Serve the project's champion with BentoML on 127.0.0.1 (hot-reloads when the alias moves)."""
+    """Serve the project's champion with BentoML on 127.0.0.1 (hot-reloads when the alias moves).
+
+    One worker runs in this process (serving/server.py, as in the serving image); more run under `bentoml serve`.
+    """
     import os
 
     from projects.settings import REPO_ROOT
@@ -345,8 +348,12 @@ def serve_command(
 
     Workspace.open(project)  # a bad project name fails here, with the known projects listed
     env = {**os.environ, "MLOPS_PROJECT": project, "MLOPS_SERVING_WORKERS": str(workers)}
-    args = [sys.executable, "-m", "bentoml", "serve", "serving.service:svc", "--host", "127.0.0.1"]
-    args += ["--port", str(port), "--working-dir", str(REPO_ROOT)]
+    if workers == 1:
+        args = [sys.executable, "-m", "serving.server", "--project", project, "--host", "127.0.0.1"]
+        args += ["--port", str(port)]
+    else:
+        args = [sys.executable, "-m", "bentoml", "serve", "serving.service:svc", "--host", "127.0.0.1"]
+        args += ["--port", str(port), "--working-dir", str(REPO_ROOT)]
     console.print(f"serving [bold]{project}[/] on http://127.0.0.1:{port} with {workers} worker(s)")
     sys.stdout.flush()
     os.execve(sys.executable, args, env)  # noqa: S606 - BentoML takes this process, so signals reach it

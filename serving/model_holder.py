@@ -24,7 +24,9 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from projects.contract import Project, Task
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from projects.settings import Settings
+    from serving.fetch import Fetched, Prefetch
 
 log = logging.getLogger("mlops.serving")
 
@@ -43,6 +46,7 @@ log = logging.getLogger("mlops.serving")
 # leading version parts must agree (scikit-learn pickles are only supported within a minor release).
 PINNED_LIBRARIES = {"python": 2, "scikit-learn": 2, "numpy": 1}
 RETRY_FAILED_AFTER_POLLS = 10
+FETCH_TIMEOUT_S = 300.0  # the first champion's download by serving.fetch; then the holder polls as usual
 
 
 class ModelRejectedError(Exception):
@@ -166,6 +170,42 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
 
 
+def registry_client(settings: Settings) -> MlflowClient:
+    """An MLflow client for the settings' registry that fails fast: a readiness reason beats minutes of retries."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from pipelines.tracking import resolve
+
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    where = resolve(settings)
+    mlflow.set_tracking_uri(where.tracking_uri)
+    mlflow.set_registry_uri(where.registry_uri)
+    return MlflowClient(tracking_uri=where.tracking_uri, registry_uri=where.registry_uri)
+
+
+_COLLECTOR_PAUSED = threading.Event()
+
+
+def pause_collector_for_startup() -> None:
+    """No cyclic garbage collection until the first model is in (``serving.server``'s first act).
+
+    Starting a worker allocates ~10^6 long-lived objects (BentoML, pandas, scikit-learn, the model); the
+    collector walking them again and again made imports 10-15 % slower. The holder collects once, freezes
+    what is left and turns the collector back on after its first attempt, loaded or not.
+    """
+    gc.disable()
+    _COLLECTOR_PAUSED.set()
+
+
+def _resume_collector() -> None:
+    if _COLLECTOR_PAUSED.is_set():
+        _COLLECTOR_PAUSED.clear()
+        gc.enable()
+
+
 # --------------------------------------------------------------------------------------------- the holder
 class ModelHolder:
     """Holds the champion a worker serves and keeps it current (see the module docstring)."""
@@ -176,11 +216,14 @@ class ModelHolder:
         settings: Settings,
         poll_seconds: float | None = None,
         freeze_gc: bool = False,
+        prefetch: Prefetch | None = None,
     ) -> None:
         self.project = project
+        self.prefetch = prefetch  # the first load's files, fetched by a second process (serving.fetch)
         self.settings = settings
         self.poll_seconds = poll_seconds or project.serving.poll_seconds
         self.freeze_gc = freeze_gc
+        self._settle_later = False
         self.name = model_name(project.name)
         self.uri = model_uri(project.name)
         self.current: LoadedModel | None = None  # read once per request; replaced, never mutated
@@ -227,13 +270,29 @@ class ModelHolder:
         return self._ready_event.wait(timeout)
 
     def _run(self) -> None:
+        if self.prefetch is not None:
+            prefetch, self.prefetch = self.prefetch, None
+            self._guarded(lambda: self._load_prefetched(prefetch))
+            _resume_collector()
+            if self.current is not None:
+                self._stop.wait(self.poll_seconds)  # just loaded: the next poll imports MLflow, off the start
+        first = True
         while not self._stop.is_set():
-            try:
-                self.refresh()
-            except Exception as exc:  # never let the poller die; the next poll retries
-                log.exception("model holder: unexpected error while polling %s", self.uri)
-                self.last_error = _short(exc)
+            self._guarded(self.refresh)
+            if first:
+                first = False
+                _resume_collector()
+                if self._settle_later:  # the full collection the first load left for later
+                    self._settle_later = False
+                    settle_garbage()
             self._stop.wait(self.poll_seconds)
+
+    def _guarded(self, attempt: Callable[[], bool]) -> None:
+        try:
+            attempt()
+        except Exception as exc:  # never let the poller die; the next poll retries
+            log.exception("model holder: unexpected error while polling %s", self.uri)
+            self.last_error = _short(exc)
 
     # -- one poll --------------------------------------------------------------------------------------
     def refresh(self) -> bool:
@@ -256,10 +315,24 @@ class ModelHolder:
             return False  # failed recently: keep serving what we have, retry later
         return self._load_and_swap(version)
 
-    def _load_and_swap(self, version: str) -> bool:
+    def _load_prefetched(self, prefetch: Prefetch) -> bool:
+        """The first load, from the files ``python -m serving.fetch`` downloaded (see serving/fetch.py)."""
+        self.last_check = dt.datetime.now(dt.UTC)
+        import_for_unpickling()  # while the fetch downloads: the libraries any champion's pickle needs
+        fetched = prefetch.result(timeout=FETCH_TIMEOUT_S)
+        if fetched.error or fetched.version is None:
+            return self._report(fetched.error or "the champion fetch found no version")
+        try:
+            # A full collection now would delay readiness by ~0.15 s: freeze now, collect at the first poll.
+            return self._load_and_swap(fetched.version, lambda: self.load_fetched(fetched), settle=False)
+        finally:
+            if fetched.path:
+                shutil.rmtree(prefetch.into / fetched.version, ignore_errors=True)
+
+    def _load_and_swap(self, version: str, load: Callable[[], LoadedModel] | None = None, settle: bool = True) -> bool:
         started = time.perf_counter()
         try:
-            loaded = self.load(version)
+            loaded = load() if load is not None else self.load(version)
         except ModelRejectedError as exc:
             self._failed[version] = time.monotonic()
             return self._report(str(exc))
@@ -273,8 +346,11 @@ class ModelHolder:
         self._failed.pop(version, None)
         was = f"version {previous.version}" if previous else "nothing"
         del previous
-        if self.freeze_gc:
+        if self.freeze_gc and settle:
             settle_garbage()
+        elif self.freeze_gc:
+            gc.freeze()
+            self._settle_later = True
         self._ready_event.set()
         log.info(
             "model holder: now serving %s version %s (was %s; loaded in %.2fs)",
@@ -302,19 +378,7 @@ class ModelHolder:
 
     def _registry(self) -> MlflowClient:
         if self._client is None:
-            import mlflow
-            from mlflow import MlflowClient
-
-            from pipelines.tracking import resolve
-
-            # Fail fast when the server is down: a readiness reason now beats minutes of retries.
-            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-            os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-            where = resolve(self.settings)
-            mlflow.set_tracking_uri(where.tracking_uri)
-            mlflow.set_registry_uri(where.registry_uri)
-            self._client = MlflowClient(tracking_uri=where.tracking_uri, registry_uri=where.registry_uri)
+            self._client = registry_client(self.settings)
         return self._client
 
     def load(self, version: str) -> LoadedModel:
@@ -329,11 +393,26 @@ class ModelHolder:
             model = mlflow.sklearn.load_model(f"models:/{self.name}/{version}", dst_path=workdir)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+        return self._checked(version, record.run_id, tags, model)
+
+    def load_fetched(self, fetched: Fetched) -> LoadedModel:
+        """A version ``serving.fetch`` downloaded: the same checks as ``load``, without importing MLflow."""
+        from serving.fetch import load_sklearn_dir
+
+        version = str(fetched.version)
+        check_version_tags(self.project, version, fetched.tags)
+        try:
+            model = load_sklearn_dir(Path(str(fetched.path)))
+        except ValueError as exc:
+            raise ModelRejectedError(f"version {version} cannot be loaded: {exc}") from exc
+        return self._checked(version, fetched.run_id, fetched.tags, model)
+
+    def _checked(self, version: str, run_id: str | None, tags: dict[str, str], model: Any) -> LoadedModel:
         loaded = LoadedModel(
             project=self.project,
             name=self.name,
             version=str(version),
-            run_id=record.run_id,
+            run_id=run_id,
             trained_at=tags.get(TAG_TRAINED_AT),
             contract_hash=tags[TAG_CONTRACT_HASH],
             model=model,
@@ -341,6 +420,16 @@ class ModelHolder:
         )
         warm_up(loaded)
         return loaded
+
+
+def import_for_unpickling() -> None:
+    """Import what unpickling any champion needs (scikit-learn's base, pandas, the feature code): ~1 s of CPU."""
+    import cloudpickle  # noqa: F401
+    import pandas  # noqa: F401
+    import sklearn.compose
+    import sklearn.pipeline  # noqa: F401
+
+    import pipelines.features  # noqa: F401
 
 
 def settle_garbage() -> None:

@@ -91,11 +91,12 @@ class Scorer:
         """Open the workspace, start polling the champion and start the log writer."""
         from monitoring.inference_log import InferenceLogWriter
         from projects.workspace import Workspace
+        from serving.fetch import take
         from serving.model_holder import ModelHolder
 
         ws = Workspace.open(project, settings)
         freeze = os.environ.get(ENV_GC_FREEZE, "true").strip().lower() not in {"0", "false", "no", "off"}
-        holder = ModelHolder(ws.project, ws.settings, freeze_gc=freeze).start()
+        holder = ModelHolder(ws.project, ws.settings, freeze_gc=freeze, prefetch=take()).start()
         log = InferenceLogWriter(ws.store, ws.project).start()
         return cls(ws, holder, log, serving_metrics() if metrics else None)
 

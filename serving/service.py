@@ -1,4 +1,5 @@
-"""The BentoML service that serves one project's champion: ``bentoml serve serving.service:svc``.
+"""The BentoML service that serves one project's champion: ``python -m serving.server`` (one process, as in the
+serving image) or ``bentoml serve serving.service:svc`` (several workers).
 
 The project comes from ``MLOPS_PROJECT`` (``mlops serve --project P`` sets it) and the worker count from
 ``MLOPS_SERVING_WORKERS``. BentoML needs a module-level service object whose request model is known when the
@@ -97,7 +98,7 @@ def configure_logging() -> None:
     logging.getLogger("bentoml._internal.server.http_app").addFilter(_QuietClientErrors())
 
 
-def _flag(name: str, default: bool) -> bool:
+def flag(name: str, default: bool) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
 
 
@@ -106,10 +107,10 @@ def _service_config(workers: int) -> dict[str, Any]:
     config: dict[str, Any] = {
         "workers": workers,
         "traffic": {"timeout": 60},
-        "logging": {"access": {"enabled": _flag(ENV_ACCESS_LOG, default=False)}},
+        "logging": {"access": {"enabled": flag(ENV_ACCESS_LOG, default=False)}},
         "metrics": {"enabled": True},
     }
-    if not _flag(ENV_TRACING, default=False):
+    if not flag(ENV_TRACING, default=False):
         # Without an exporter every span is thrown away, yet creating 4 per request cost ~0.3 ms.
         config["tracing"] = {"excluded_urls": [".*"]}
     return config

@@ -178,3 +178,13 @@ def test_bad_request_gets_a_4xx_naming_the_field(serving: Running) -> None:
     response = httpx.post(f"{serving.url}/predict", json={"records": [record]}, timeout=30)
     assert 400 <= response.status_code < 500, f"{response.status_code}: {response.text[:300]}"
     assert "tenure_months" in response.text, response.text[:500]
+
+
+def test_one_process_fetched_the_champion_and_metrics_name_it(serving: Running) -> None:
+    """The image runs serving.server: the champion came through the parallel fetch, and /metrics answers."""
+    logs = harness.logs(serving.cid, tail=200)
+    assert "serving.fetch: version 1 fetched in" in logs, logs
+    metrics = httpx.get(f"{serving.url}/metrics", timeout=30)
+    assert metrics.status_code == 200 and 'mlops_model_info{model_version="1"' in metrics.text, metrics.text[:800]
+    processes = harness.docker("top", serving.cid, "-o", "pid,args").splitlines()[1:]
+    assert len(processes) == 1 and "serving.server" in processes[0], processes  # the fetch has exited

@@ -21,15 +21,15 @@ from monitoring.inference_log import (
     PREDICTION,
     PROBABILITY,
     SERVED_AT,
+    WRITER_ENGINE,
     InferenceLogError,
     InferenceLogWriter,
-    WRITER_ENGINE,
     chunks_to_frame,
     log_columns,
     log_frame,
     part_name,
-    read_part,
     read_inference_log,
+    read_part,
     record_columns,
 )
 from pipelines.datasets import coerce_types

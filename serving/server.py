@@ -1,0 +1,129 @@
+"""One serving process: the project's BentoML service under uvicorn, its first champion fetched in parallel.
+
+``python -m serving.server --project churn --host 0.0.0.0 --port 3000`` is the serving image's command, and what
+``mlops serve`` runs with one worker (``--workers N`` > 1 runs ``bentoml serve``, which supervises N workers).
+
+Why not ``bentoml serve`` in a container: it starts a supervisor process that imports the service only to
+start a worker process that imports it all again, and that worker then imports MLflow and downloads the
+champion before it imports scikit-learn to unpickle it, one step after the other. A container runs one
+process and lets Docker or Kubernetes restart and scale it, so this runs what a BentoML worker runs (the
+service's ASGI app, ``Service.to_asgi()``, under uvicorn) as that one process, and:
+
+1. starts ``python -m serving.fetch`` first, which imports MLflow and downloads the champion on another core
+   while this process imports BentoML, the service and scikit-learn (serving/fetch.py);
+2. keeps the cyclic garbage collector off until the first model is in (``pause_collector_for_startup``).
+
+Everything after the start is the service as ``bentoml serve`` runs it: routes, middleware, metrics,
+readiness, hot reload of the champion, the inference log flushed on SIGTERM. docs/benchmarks.md ("Images")
+has the cold-start figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import signal
+from pathlib import Path
+
+ENV_HOST = "MLOPS_SERVING_HOST"
+ENV_PORT = "MLOPS_SERVING_PORT"
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m serving.server", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--project", default=os.environ.get("MLOPS_PROJECT"), help="default: $MLOPS_PROJECT")
+    parser.add_argument("--host", default=os.environ.get(ENV_HOST, "127.0.0.1"), help="default: 127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get(ENV_PORT, "3000")), help="default: 3000")
+    args = parser.parse_args(argv)
+    if not args.project:
+        parser.error("say which project to serve: --project NAME or MLOPS_PROJECT=NAME")
+    return args
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from serving.model_holder import pause_collector_for_startup
+
+    pause_collector_for_startup()
+    args = parse(argv)
+    os.environ["MLOPS_PROJECT"] = args.project
+
+    from projects.settings import TELEMETRY_OFF, load_settings
+    from serving.fetch import Prefetch, hand_over
+
+    for key, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(key, value)
+    prefetch = Prefetch.start(args.project, Path(load_settings().home) / "models" / args.project)
+    atexit.register(prefetch.stop)  # never leave the fetch running behind a server that stopped early
+    hand_over(prefetch)
+
+    import logging
+
+    import uvicorn
+    from bentoml._internal.context import server_context  # labels metrics and logs, as a BentoML worker sets it
+    from bentoml.serving import ensure_prometheus_dir
+
+    from serving.service import ENV_ACCESS_LOG, flag, service_from_env
+
+    # What `bentoml serve` gives each worker: a clean directory for Prometheus' multi-process mode, which
+    # BentoML's metrics always use (without one, GET /metrics never answers).
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = ensure_prometheus_dir()
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(levelname)s] [%(name)s] %(message)s", force=True)
+    service = service_from_env()
+    server_context.service_name, server_context.service_type = service.name, "entry_service"  # as a worker's
+    # uvicorn shuts down gracefully on SIGTERM (the inference log is flushed), then re-raises the signal; this
+    # handler, restored by then, makes that stop an exit status 0 as under `bentoml serve`, not "killed by 15".
+    signal.signal(signal.SIGTERM, _stopped)
+    uvicorn.run(
+        service.to_asgi(is_main=True),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=flag(ENV_ACCESS_LOG, default=False),
+        server_header=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+# Imported by the fetch, the holder's polls, the inference log writer and a data root on S3; not at start-up.
+LATER_MODULES = (
+    "mlflow.sklearn",
+    "mlflow.artifacts",
+    *(f"mlflow.store.artifact.{kind}_artifact_repo" for kind in ("http", "local", "s3", "models", "runs")),
+    "mlflow.store.artifact.mlflow_artifacts_repo",
+    "serving.fetch",
+    "monitoring.inference_log",
+    "fastparquet.writer",
+    "s3fs",
+)
+
+
+def import_everything() -> None:
+    """Import what a serving process and its fetch import, without serving or touching the network.
+
+    The serving image compiles exactly these modules to bytecode at build time (infra/scripts/compile_imported.py);
+    a module first imported later (rare) is compiled in memory when it is.
+    """
+    import importlib
+
+    import uvicorn
+    from sklearn.utils.discovery import all_estimators
+
+    from serving.model_holder import import_for_unpickling
+    from serving.service import service_from_env
+
+    os.environ.setdefault("MLOPS_PROJECT", "churn")
+    uvicorn.Config(service_from_env().to_asgi(is_main=True), log_config=None).load()
+    import_for_unpickling()
+    all_estimators()  # every estimator module: any champion unpickles from bytecode
+    for name in LATER_MODULES:
+        importlib.import_module(name)
+
+
+if __name__ == "__main__":
+    main()
