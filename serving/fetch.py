@@ -7,9 +7,10 @@ files while the server imports everything else on the other core. The server's m
 files without importing MLflow (``load_sklearn_dir``: the sklearn flavor's pickle, read as MLflow writes it)
 and applies the same checks as every later load. MLflow is imported in the server later, for polling.
 
-What the fetch leaves under ``<into>/`` (``MLOPS_HOME/models/<project>``, a declared volume in the image):
+What the fetch leaves in its directory (``MLOPS_HOME/models/<project>/fetch-*``, on a declared volume in the
+image; the holder removes it once the model is loaded or refused):
 
-- ``<version>/``: the model version's files (``MLmodel``, ``model.pkl``, ...), removed once loaded,
+- ``<version>/``: the model version's files (``MLmodel``, ``model.pkl``, ...),
 - ``fetched.json``: ``{"version", "run_id", "tags", "path"}`` or ``{"error"}``, written last and atomically.
 
 Exit status 0 when the files are there, 3 when there is nothing to load (no champion, registry unreachable);
@@ -21,8 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
 
 MANIFEST = "fetched.json"
 EXIT_NOTHING_TO_LOAD = 3
+STALE_AFTER_S = 3600.0  # a fetch directory this old belongs to no running start
 
 
 @dataclass(frozen=True)
@@ -74,18 +78,24 @@ def fetch(project: Project, settings: Settings, into: Path) -> Fetched:
     try:
         client = registry_client(settings)
         version = champion_version(client, project.name)
-        if version is None:
-            return Fetched(error=f"no champion: models:/{name}@champion is not set in the registry at "
-                           f"{settings.tracking_url} (train a model and promote it first)")  # fmt: skip
-        record = client.get_model_version(name, version)
-        target = into / version
+        record = client.get_model_version(name, version) if version is not None else None
+    except Exception as exc:
+        return Fetched(error=f"tracking server unreachable at {settings.tracking_url}: {_short(exc)}")
+    if version is None or record is None:
+        return Fetched(error=f"no champion: models:/{name}@champion is not set in the registry at "
+                       f"{settings.tracking_url} (train a model and promote it first)")  # fmt: skip
+    target = into / version
+    try:
         target.mkdir(parents=True, exist_ok=True)
         path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(target))
     except Exception as exc:
-        text = str(exc).strip().splitlines()
-        return Fetched(error=f"tracking server unreachable at {settings.tracking_url}: "
-                       f"{type(exc).__name__}: {text[0][:300] if text else ''}")  # fmt: skip
+        return Fetched(error=f"version {version} of {name} could not be downloaded: {_short(exc)}")
     return Fetched(version=str(version), run_id=record.run_id, tags=dict(record.tags or {}), path=path)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
 
 
 def load_sklearn_dir(path: Path) -> Any:
@@ -119,31 +129,39 @@ def load_sklearn_dir(path: Path) -> Any:
 
 
 class Prefetch:
-    """A running ``python -m serving.fetch`` and where its files land; the holder's first load waits on it."""
+    """A running ``python -m serving.fetch`` and the directory of its own it downloads into.
+
+    Each start gets a fresh ``fetch-*`` directory under ``MLOPS_HOME/models/<project>/``, so two servers sharing
+    an MLOPS_HOME never read or delete each other's files; ``cleanup`` removes it, and a start sweeps the
+    directories that starts killed before their cleanup left behind (older than ``STALE_AFTER_S``).
+    """
 
     def __init__(self, process: subprocess.Popen[bytes], into: Path) -> None:
         self.process, self.into = process, into
 
     @classmethod
-    def start(cls, project: str, into: Path) -> Prefetch:
-        (into / MANIFEST).unlink(missing_ok=True)  # never read an earlier start's result
+    def start(cls, project: str, parent: Path) -> Prefetch:
+        parent.mkdir(parents=True, exist_ok=True)
+        for stale in parent.glob("fetch-*"):
+            if time.time() - stale.stat().st_mtime > STALE_AFTER_S:
+                shutil.rmtree(stale, ignore_errors=True)
+        into = Path(tempfile.mkdtemp(prefix="fetch-", dir=parent))
         command = [sys.executable, "-m", "serving.fetch", "--project", project, "--into", str(into)]
         return cls(subprocess.Popen(command), into)
 
-    def result(self, timeout: float) -> Fetched:
-        """Wait for the fetch (at most ``timeout`` seconds) and read what it found."""
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            return Fetched(error=f"the champion fetch took more than {timeout:.0f}s and was stopped")
-        return Fetched.read(self.into)
+    def poll(self) -> Fetched | None:
+        """What the fetch found once it has exited; None while it runs."""
+        return None if self.process.poll() is None else Fetched.read(self.into)
 
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+    def cleanup(self) -> None:
+        """Stop the fetch if it still runs and remove its directory (the loaded model lives in memory)."""
+        self.stop()
+        shutil.rmtree(self.into, ignore_errors=True)
 
 
 _PENDING: list[Prefetch] = []

@@ -47,6 +47,7 @@ log = logging.getLogger("mlops.serving")
 PINNED_LIBRARIES = {"python": 2, "scikit-learn": 2, "numpy": 1}
 RETRY_FAILED_AFTER_POLLS = 10
 FETCH_TIMEOUT_S = 300.0  # the first champion's download by serving.fetch; then the holder polls as usual
+COLLECTOR_PAUSE_MAX_S = 10.0  # a fetch slower than this: the garbage collector goes back on while it waits
 
 
 class ModelRejectedError(Exception):
@@ -260,6 +261,10 @@ class ModelHolder:
             self._thread.start()
         return self
 
+    def request_stop(self) -> None:
+        """Ask the poller to stop (a wait for the fetch or the next poll ends at once); ``stop`` also joins it."""
+        self._stop.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         if self._thread is not None:
@@ -318,16 +323,33 @@ class ModelHolder:
     def _load_prefetched(self, prefetch: Prefetch) -> bool:
         """The first load, from the files ``python -m serving.fetch`` downloaded (see serving/fetch.py)."""
         self.last_check = dt.datetime.now(dt.UTC)
-        import_for_unpickling()  # while the fetch downloads: the libraries any champion's pickle needs
-        fetched = prefetch.result(timeout=FETCH_TIMEOUT_S)
-        if fetched.error or fetched.version is None:
-            return self._report(fetched.error or "the champion fetch found no version")
         try:
+            import_for_unpickling()  # while the fetch downloads: the libraries any champion's pickle needs
+            fetched = self._await(prefetch)
+            if fetched.error or fetched.version is None:
+                return self._report(fetched.error or "the champion fetch found no version")
             # A full collection now would delay readiness by ~0.15 s: freeze now, collect at the first poll.
-            return self._load_and_swap(fetched.version, lambda: self.load_fetched(fetched), settle=False)
+            swapped = self._load_and_swap(fetched.version, lambda: self.load_fetched(fetched), settle=False)
+            if not swapped:  # refused or unreadable files: the first poll tries MLflow's own loader at once
+                self._failed.pop(fetched.version, None)
+            return swapped
         finally:
-            if fetched.path:
-                shutil.rmtree(prefetch.into / fetched.version, ignore_errors=True)
+            prefetch.cleanup()
+
+    def _await(self, prefetch: Prefetch) -> Fetched:
+        """Wait for the fetch, but never past ``stop()`` or ``FETCH_TIMEOUT_S``; a slow one turns the GC back on."""
+        from serving.fetch import Fetched
+
+        started = time.monotonic()
+        while (fetched := prefetch.poll()) is None:
+            waited = time.monotonic() - started
+            if waited > COLLECTOR_PAUSE_MAX_S:
+                _resume_collector()
+            if waited > FETCH_TIMEOUT_S:
+                return Fetched(error=f"the champion fetch took more than {FETCH_TIMEOUT_S:.0f}s and was stopped")
+            if self._stop.wait(0.02):
+                return Fetched(error="stopped before the champion fetch finished")
+        return fetched
 
     def _load_and_swap(self, version: str, load: Callable[[], LoadedModel] | None = None, settle: bool = True) -> bool:
         started = time.perf_counter()

@@ -101,9 +101,10 @@ class Scorer:
         return cls(ws, holder, log, serving_metrics() if metrics else None)
 
     def close(self) -> None:
-        """Graceful shutdown: stop polling, write the buffered inference log."""
-        self.holder.stop()
+        """Graceful shutdown: write the buffered inference log first, then wait for the poller to stop."""
+        self.holder.request_stop()
         self.log.close()
+        self.holder.stop()
 
     def predict(self, records: Sequence[BaseModel]) -> BaseModel:
         loaded = self.holder.current  # one read: this request uses this model and this version throughout

@@ -13,9 +13,9 @@ service's ASGI app, ``Service.to_asgi()``, under uvicorn) as that one process, a
    while this process imports BentoML, the service and scikit-learn (serving/fetch.py);
 2. keeps the cyclic garbage collector off until the first model is in (``pause_collector_for_startup``).
 
-Everything after the start is the service as ``bentoml serve`` runs it: routes, middleware, metrics,
-readiness, hot reload of the champion, the inference log flushed on SIGTERM. docs/benchmarks.md ("Images")
-has the cold-start figures.
+Everything after the start is the service as a ``bentoml serve`` worker runs it: routes, middleware, metrics
+(with the same labels), readiness, hot reload of the champion, the inference log flushed on SIGTERM. Logs are
+plain ``logging`` lines. docs/benchmarks.md ("Images") has the cold-start figures.
 """
 
 from __future__ import annotations
@@ -46,6 +46,11 @@ def _stopped(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # First: as PID 1 in a container a SIGTERM with no handler is ignored, so `docker stop` would wait out its
+    # grace period. Before uvicorn runs, this exits at once (atexit stops the fetch); uvicorn then takes SIGTERM
+    # over, shuts down gracefully (the inference log is flushed) and re-raises it, and this turns that into
+    # exit status 0, as under `bentoml serve`, rather than "killed by signal 15".
+    signal.signal(signal.SIGTERM, _stopped)
     from serving.model_holder import pause_collector_for_startup
 
     pause_collector_for_startup()
@@ -58,16 +63,17 @@ def main(argv: list[str] | None = None) -> None:
     for key, value in TELEMETRY_OFF.items():
         os.environ.setdefault(key, value)
     prefetch = Prefetch.start(args.project, Path(load_settings().home) / "models" / args.project)
-    atexit.register(prefetch.stop)  # never leave the fetch running behind a server that stopped early
+    atexit.register(prefetch.cleanup)  # never leave the fetch or its files behind a server that stopped early
     hand_over(prefetch)
 
     import logging
 
     import uvicorn
     from bentoml._internal.context import server_context  # labels metrics and logs, as a BentoML worker sets it
+    from bentoml._internal.utils.uri import join_paths
     from bentoml.serving import ensure_prometheus_dir
 
-    from serving.service import ENV_ACCESS_LOG, flag, service_from_env
+    from serving.service import service_from_env
 
     # What `bentoml serve` gives each worker: a clean directory for Prometheus' multi-process mode, which
     # BentoML's metrics always use (without one, GET /metrics never answers).
@@ -75,16 +81,16 @@ def main(argv: list[str] | None = None) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(levelname)s] [%(name)s] %(message)s", force=True)
     service = service_from_env()
-    server_context.service_name, server_context.service_type = service.name, "entry_service"  # as a worker's
-    # uvicorn shuts down gracefully on SIGTERM (the inference log is flushed), then re-raises the signal; this
-    # handler, restored by then, makes that stop an exit status 0 as under `bentoml serve`, not "killed by 15".
-    signal.signal(signal.SIGTERM, _stopped)
+    # What BentoML's worker sets (_bentoml_impl/worker/service.py): the labels of its metrics and logs.
+    server_context.service_type, server_context.service_name = "entry_service", service.name
+    server_context.service_routes = [join_paths(service.path_prefix, api.route) for api in service.apis.values()]
+    server_context.bento_name, server_context.bento_version = service.name, "not available"
     uvicorn.run(
         service.to_asgi(is_main=True),
         host=args.host,
         port=args.port,
         log_config=None,
-        access_log=flag(ENV_ACCESS_LOG, default=False),
+        access_log=False,  # BentoML's own access log (MLOPS_SERVING_ACCESS_LOG) would be a second line
         server_header=False,
         timeout_graceful_shutdown=30,
     )

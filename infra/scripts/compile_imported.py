@@ -46,6 +46,7 @@ def parse(argv: list[str]) -> tuple[list[str], list[str], list[Path]]:
 
 
 def main(argv: list[str]) -> int:
+    sys.dont_write_bytecode = True  # the imports below must not leave timestamp-checked .pyc of their own
     modules, calls, roots = parse(argv)
     if not modules and not calls:
         sys.stderr.write(__doc__ or "")

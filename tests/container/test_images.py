@@ -136,6 +136,7 @@ def test_jobs_image_quarantines_a_broken_sample_batch(jobs: Callable[..., str], 
 def test_compose_bucket_init_runs_in_the_jobs_image(images: BuiltImages, net: tuple[str, str], s3: str) -> None:
     """infra/compose's create-buckets service, run the same way: idempotent bucket creation."""
     script = Path(harness.REPO / "infra/compose/create_buckets.py")
+    bucket = f"{harness.PREFIX}-data"  # moto's state is per process: other suites may have made "mlops" already
     command = [
         "docker",
         "run",
@@ -152,14 +153,14 @@ def test_compose_bucket_init_runs_in_the_jobs_image(images: BuiltImages, net: tu
         "python3",
         images.ref("jobs"),
         "/opt/create_buckets.py",
-        "mlops",
+        bucket,
         ARTIFACT_BUCKET,
     ]
     first = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     second = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "bucket 'mlops' created" in first.stdout and f"bucket {ARTIFACT_BUCKET!r} exists" in first.stdout
-    assert second.returncode == 0 and "bucket 'mlops' exists" in second.stdout, second.stdout + second.stderr
+    assert f"bucket {bucket!r} created" in first.stdout and f"bucket {ARTIFACT_BUCKET!r} exists" in first.stdout
+    assert second.returncode == 0 and f"bucket {bucket!r} exists" in second.stdout, second.stdout + second.stderr
 
 
 # ------------------------------------------------------------------------------------------ serving

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from monitoring.inference_log import log_frame, read_part
 from tests.conftest import free_port
 from tests.test_readme_commands import WALKTHROUGH_PREFIXES, readme_commands
 
@@ -146,7 +147,8 @@ def test_make_run_closes_the_loop_and_reruns(tmp_path: Path) -> None:
     assert summary["champion_after"] == champion
     assert summary["promoted"] is (champion == summary["retrained_version"])
     assert summary["served_version"] == champion, "the service ended on the registry's champion"
-    log = pd.concat(pd.read_parquet(p) for p in sorted((data / "inference").rglob("*.parquet")))
+    parts = sorted((data / "inference").rglob("*.parquet"))
+    log = pd.concat(log_frame(read_part(p.read_bytes(), str(p))) for p in parts)
     newest = log.sort_values("served_at").tail(50)["model_version"].unique().tolist()
     assert newest == [champion], f"the last rows the service logged carry the champion's version, got {newest}"
     assert service_metadata(home)["model_version"] == champion

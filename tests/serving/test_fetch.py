@@ -87,9 +87,9 @@ def test_the_holder_starts_from_the_prefetch_and_turns_the_collector_back_on(
         assert holder.wait_ready(120), holder.status()
         assert holder.current is not None and holder.current.version == "1" and holder.reason == "serving version 1"
         deadline = time.monotonic() + 10  # both happen right after the swap that made it ready
-        while ((into / "1").exists() or not gc.isenabled()) and time.monotonic() < deadline:
+        while (any(into.iterdir()) or not gc.isenabled()) and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert not (into / "1").exists(), "the fetched files are removed once loaded"
+        assert not any(into.iterdir()), "the fetch's directory is removed once the model is loaded"
         assert gc.isenabled(), "the collector is back on after the first load"
         holder.stop()
     finally:
@@ -108,6 +108,37 @@ def test_a_failed_prefetch_falls_back_to_polling(champion_home: Home, tmp_path: 
         assert holder.wait_ready(120) and holder.current is not None and holder.current.version == "1"
     finally:
         holder.stop()
+
+
+def test_stopping_during_the_fetch_ends_the_wait_and_the_fetch(champion_home: Home, tmp_path: Path) -> None:
+    """Given a fetch that hangs, stop() returns at once, the fetch process is killed and its directory removed."""
+    (tmp_path / "fetch-hung").mkdir()
+    hung = Prefetch(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]), tmp_path / "fetch-hung")
+    holder = ModelHolder(champion_home.ws.project, champion_home.settings, prefetch=hung).start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    holder.stop(timeout=10)
+    assert time.monotonic() - started < 3, "the wait for the fetch must end with stop()"
+    assert hung.process.poll() is not None and not hung.into.exists()
+    assert holder.current is None and holder.reason == "stopped before the champion fetch finished"
+
+
+def test_stale_fetch_directories_are_swept_and_each_start_gets_its_own(tmp_path: Path) -> None:
+    import os
+
+    stale, recent = tmp_path / "fetch-old", tmp_path / "fetch-running"
+    stale.mkdir()
+    recent.mkdir()
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    first = Prefetch.start("no-such-project", tmp_path)
+    second = Prefetch.start("no-such-project", tmp_path)
+    try:
+        assert not stale.exists() and recent.exists(), "only directories older than an hour are swept"
+        assert first.into != second.into and first.into.parent == tmp_path
+    finally:
+        first.cleanup()
+        second.cleanup()
+    assert not first.into.exists() and not second.into.exists()
 
 
 def test_the_single_process_server_uses_the_prefetch(champion_home: Home) -> None:

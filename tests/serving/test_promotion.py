@@ -18,7 +18,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from monitoring.inference_log import MODEL_VERSION, SERVED_AT, read_inference_log
+from monitoring.inference_log import MODEL_VERSION, SERVED_AT, log_frame, read_inference_log, read_part
 from tests.serving.champions import churn_frame, promote
 from tests.serving.conftest import Home, Server, records, train_version
 
@@ -110,13 +110,11 @@ def test_no_request_fails_during_promotion(run: Run) -> None:
 
 def test_every_worker_switches_within_the_poll_interval(run: Run) -> None:
     """Per worker (pid, from its part files): the first row served by version 2, and never version 1 after it."""
-    import io
-
     assert run.log is not None
     by_pid: dict[str, list[pd.DataFrame]] = {}
     for path in run.parts:
         pid = path.rsplit("/", 1)[1].rsplit("-", 2)[1]
-        by_pid.setdefault(pid, []).append(pd.read_parquet(io.BytesIO(Path(path).read_bytes())))
+        by_pid.setdefault(pid, []).append(log_frame(read_part(Path(path).read_bytes(), path)))
     assert len(by_pid) == 2, f"expected 2 workers writing the log, found pids {sorted(by_pid)}"
     bound = run.poll_seconds + LOAD_ALLOWANCE_S
     for pid, frames in by_pid.items():
