@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -71,8 +70,8 @@ def fetch(project: Project, settings: Settings, into: Path) -> Fetched:
     """Resolve the champion and download its files under ``into``; errors become ``Fetched(error=...)``."""
     import mlflow
 
-    from projects.registry import champion_version, model_name
-    from serving.model_holder import registry_client
+    from projects.registry import champion_version, model_name, model_uri
+    from serving.model_holder import no_champion_reason, registry_client, short_error, unreachable_reason
 
     name = model_name(project.name)
     try:
@@ -80,22 +79,16 @@ def fetch(project: Project, settings: Settings, into: Path) -> Fetched:
         version = champion_version(client, project.name)
         record = client.get_model_version(name, version) if version is not None else None
     except Exception as exc:
-        return Fetched(error=f"tracking server unreachable at {settings.tracking_url}: {_short(exc)}")
+        return Fetched(error=unreachable_reason(settings.tracking_url, exc))
     if version is None or record is None:
-        return Fetched(error=f"no champion: models:/{name}@champion is not set in the registry at "
-                       f"{settings.tracking_url} (train a model and promote it first)")  # fmt: skip
+        return Fetched(error=no_champion_reason(model_uri(project.name), settings.tracking_url))
     target = into / version
     try:
         target.mkdir(parents=True, exist_ok=True)
         path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(target))
     except Exception as exc:
-        return Fetched(error=f"version {version} of {name} could not be downloaded: {_short(exc)}")
+        return Fetched(error=f"version {version} of {name} could not be downloaded: {short_error(exc)}")
     return Fetched(version=str(version), run_id=record.run_id, tags=dict(record.tags or {}), path=path)
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
 
 
 def load_sklearn_dir(path: Path) -> Any:
@@ -187,11 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     from projects.contract import load_project
-    from projects.settings import TELEMETRY_OFF, load_settings
+    from projects.settings import disable_telemetry, load_settings
 
-    for key, value in TELEMETRY_OFF.items():
-        os.environ.setdefault(key, value)
     settings = load_settings()
+    disable_telemetry(settings)
     try:
         project = load_project(args.project, settings.projects_dir)
     except Exception as exc:  # the server reports the same error itself; say it once here too

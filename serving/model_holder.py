@@ -166,9 +166,17 @@ def check_version_tags(project: Project, version: str, tags: dict[str, str]) -> 
         raise ModelRejectedError(f"library mismatch for version {version}: {'; '.join(mismatches)}")
 
 
-def _short(exc: BaseException) -> str:
+def short_error(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
+
+
+def unreachable_reason(tracking_url: str, exc: BaseException) -> str:
+    return f"tracking server unreachable at {tracking_url}: {short_error(exc)}"
+
+
+def no_champion_reason(uri: str, tracking_url: str) -> str:
+    return f"no champion: {uri} is not set in the registry at {tracking_url} (train a model and promote it first)"
 
 
 def registry_client(settings: Settings) -> MlflowClient:
@@ -297,7 +305,7 @@ class ModelHolder:
             attempt()
         except Exception as exc:  # never let the poller die; the next poll retries
             log.exception("model holder: unexpected error while polling %s", self.uri)
-            self.last_error = _short(exc)
+            self.last_error = short_error(exc)
 
     # -- one poll --------------------------------------------------------------------------------------
     def refresh(self) -> bool:
@@ -306,12 +314,9 @@ class ModelHolder:
         try:
             version = champion_version(self._registry(), self.project.name)
         except Exception as exc:
-            return self._report(f"tracking server unreachable at {self._tracking_uri()}: {_short(exc)}")
+            return self._report(unreachable_reason(self._tracking_uri(), exc))
         if version is None:
-            return self._report(
-                f"no champion: {self.uri} is not set in the registry at {self._tracking_uri()} "
-                "(train a model and promote it first)"
-            )
+            return self._report(no_champion_reason(self.uri, self._tracking_uri()))
         current = self.current
         if current is not None and current.version == version:
             self.last_error = None
@@ -360,7 +365,7 @@ class ModelHolder:
             return self._report(str(exc))
         except Exception as exc:
             self._failed[version] = time.monotonic()
-            return self._report(f"version {version} of {self.name} failed to load: {_short(exc)}")
+            return self._report(f"version {version} of {self.name} failed to load: {short_error(exc)}")
         previous = self.current
         self.current = loaded  # the atomic swap
         self.swaps += 1
@@ -477,7 +482,7 @@ def warm_up(loaded: LoadedModel) -> None:
         prediction, _ = loaded.score(frame)
     except Exception as exc:
         raise ModelRejectedError(
-            f"version {loaded.version} cannot score a record of this contract: {_short(exc)}"
+            f"version {loaded.version} cannot score a record of this contract: {short_error(exc)}"
         ) from exc
     if len(prediction) != 1:
         raise ModelRejectedError(f"version {loaded.version} returned {len(prediction)} predictions for 1 record")

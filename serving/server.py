@@ -26,15 +26,12 @@ import os
 import signal
 from pathlib import Path
 
-ENV_HOST = "MLOPS_SERVING_HOST"
-ENV_PORT = "MLOPS_SERVING_PORT"
-
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m serving.server", description=__doc__.split("\n\n")[0])
     parser.add_argument("--project", default=os.environ.get("MLOPS_PROJECT"), help="default: $MLOPS_PROJECT")
-    parser.add_argument("--host", default=os.environ.get(ENV_HOST, "127.0.0.1"), help="default: 127.0.0.1")
-    parser.add_argument("--port", type=int, default=int(os.environ.get(ENV_PORT, "3000")), help="default: 3000")
+    parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    parser.add_argument("--port", type=int, default=3000, help="default: 3000")
     args = parser.parse_args(argv)
     if not args.project:
         parser.error("say which project to serve: --project NAME or MLOPS_PROJECT=NAME")
@@ -57,12 +54,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     os.environ["MLOPS_PROJECT"] = args.project
 
-    from projects.settings import TELEMETRY_OFF, load_settings
+    from projects.settings import disable_telemetry, load_settings
     from serving.fetch import Prefetch, hand_over
 
-    for key, value in TELEMETRY_OFF.items():
-        os.environ.setdefault(key, value)
-    prefetch = Prefetch.start(args.project, Path(load_settings().home) / "models" / args.project)
+    settings = load_settings()
+    disable_telemetry(settings)
+    prefetch = Prefetch.start(args.project, Path(settings.home) / "models" / args.project)
     atexit.register(prefetch.cleanup)  # never leave the fetch or its files behind a server that stopped early
     hand_over(prefetch)
 

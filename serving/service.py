@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from projects.settings import TELEMETRY_OFF
+from projects.settings import disable_telemetry
 
 ENV_PROJECT = "MLOPS_PROJECT"
 ENV_WORKERS = "MLOPS_SERVING_WORKERS"
@@ -118,8 +118,7 @@ def _service_config(workers: int) -> dict[str, Any]:
 
 def build_service(project_name: str, workers: int = 1) -> Any:
     """The service class for one project: request and response models generated from its contract."""
-    for key, value in TELEMETRY_OFF.items():
-        os.environ.setdefault(key, value)
+    disable_telemetry()
     import bentoml
     from starlette.responses import JSONResponse
 
