@@ -23,11 +23,10 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from projects.contract import ContractError, FeatureType, Project
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 CHI2_TWO_SAMPLE = "chi2_contingency"
@@ -132,6 +131,7 @@ def evidently_frame(
     Reference (validated store types) and window (inference log types) must end up identical, or a boolean
     stored as ``True`` in one and ``true`` in the other would read as drift.
     """
+    import numpy as np
     import pandas as pd
 
     _require_columns(frame, columns.all, what)
@@ -165,6 +165,8 @@ def stratified_sample(frame: pd.DataFrame, rows: int, seed: int, order_by: str |
     Proportional allocation by time with exact counts: a shift confined to part of the window appears in the
     sample in the same proportion as in the window. Returns the frame itself when it is not larger than ``rows``.
     """
+    import numpy as np
+
     total = len(frame)
     if total <= rows:
         return frame
@@ -179,6 +181,8 @@ def stratified_sample(frame: pd.DataFrame, rows: int, seed: int, order_by: str |
 
 def stratified_positions(total: int, rows: int, seed: int) -> np.ndarray:
     """Positions (in time order) of one random row in each of ``rows`` equal-count strata of ``total`` rows."""
+    import numpy as np
+
     if total <= rows:
         return np.arange(total, dtype=np.int64)
     bounds = (np.arange(rows + 1, dtype=np.int64) * total) // rows
@@ -191,6 +195,7 @@ def _chi2_two_sample(
     reference: pd.Series, current: pd.Series, feature_type: Any, threshold: float
 ) -> tuple[float, bool]:
     """Pearson's chi-square test of homogeneity on the 2 x k table of category counts (NaN dropped)."""
+    import numpy as np
     from scipy.stats import chi2_contingency
 
     ref_counts = reference.dropna().value_counts()

@@ -27,16 +27,31 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from projects import registry
+from monitoring.drift import ColumnDrift, DriftOutcome, assess_drift, stratified_positions
+from pipelines.datasets import list_validated
+from pipelines.evaluation import metric
+from pipelines.features import encode_target
+from projects import registry, tracking
+from projects.clock import as_utc, file_stamp, utc_now
 from projects.contract import Project, Task
+from projects.errors import PlatformError
+from projects.inference_log import (
+    MODEL_VERSION,
+    PREDICTION,
+    PROBABILITY,
+    SERVED_AT,
+    empty_log,
+    fetch_partition,
+    list_partitions,
+    log_frame,
+    read_part,
+)
+from projects.storage import ProjectStore
+from projects.workspace import Workspace
 
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
-
-    from monitoring.drift import ColumnDrift, DriftOutcome
-    from projects.storage import ProjectStore
-    from projects.workspace import Workspace
 
 EXPERIMENT = "monitoring"
 REPORTS_FOLDER = "drift"
@@ -51,7 +66,7 @@ _ROWS = re.compile(r"^(\d+)\s*(rows?|r)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-class MonitorError(RuntimeError):
+class MonitorError(PlatformError, RuntimeError):
     """Monitoring cannot run (no champion, no reference, unreadable log); the message says what to do next."""
 
 
@@ -178,10 +193,9 @@ def _jsonable(value: Any) -> Any:
 # --------------------------------------------------------------------------------------------- registry reads
 def _parse_time(text: str, what: str) -> dt.datetime:
     try:
-        moment = dt.datetime.fromisoformat(text)
+        return as_utc(dt.datetime.fromisoformat(text))
     except ValueError:
-        raise MonitorError(f"{what}: {text!r} is not an ISO-8601 time") from None
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+        raise MonitorError(f"{what}: {text!r} is not an ISO-8601 time", value=text) from None
 
 
 def resolve_champion(client: MlflowClient, project: Project) -> Champion:
@@ -264,8 +278,6 @@ def _in_window(table: Any, version: str, start: dt.datetime, end: dt.datetime) -
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from monitoring.inference_log import MODEL_VERSION, SERVED_AT
-
     stamp = table.schema.field(SERVED_AT).type
     served = table[SERVED_AT]
     in_time = pc.and_(pc.greater_equal(served, pa.scalar(start, stamp)), pc.less_equal(served, pa.scalar(end, stamp)))
@@ -279,17 +291,6 @@ def index_window(
     import numpy as np
     import pyarrow as pa
 
-    from monitoring.inference_log import (
-        AREA,
-        MODEL_VERSION,
-        PART_SUFFIX,
-        PREDICTION,
-        PROBABILITY,
-        SERVED_AT,
-        list_partitions,
-        read_part,
-    )
-
     small = [SERVED_AT, MODEL_VERSION, project.schema.id.name, PREDICTION, PROBABILITY]
     blobs: list[bytes] = []
     urls: list[str] = []
@@ -297,18 +298,14 @@ def index_window(
     for day, partition in list_partitions(store, start):
         if day > end.date():
             continue
-        names = [n for n in store.list(AREA, partition, suffixes=(PART_SUFFIX,)) if not n.startswith(".")]
-        paths = [store.path(AREA, partition, n) for n in names]
-        fetched = store.fs.cat(paths) if paths else {}  # one call: concurrent requests on object stores
-        for name, path in zip(names, paths, strict=True):
-            url = store.url(AREA, partition, name)
-            table = read_part(fetched[path], url, small)
+        for url, blob in fetch_partition(store, partition):
+            table = read_part(blob, url, small)
             keep = np.flatnonzero(_in_window(table, version, start, end).to_numpy(zero_copy_only=False))
             if len(keep):
                 part = table.take(keep).drop_columns([MODEL_VERSION])
                 part = part.append_column("_part", pa.array(np.full(len(keep), len(blobs), dtype=np.int32)))
                 tables.append(part.append_column("_row", pa.array(keep.astype(np.int32))))
-                blobs.append(fetched[path])
+                blobs.append(blob)
                 urls.append(url)
     rows = pa.concat_tables(tables, promote_options="default") if tables else None
     return _LogIndex(blobs=blobs, urls=urls, rows=rows)
@@ -318,8 +315,6 @@ def _take_rows(index: _LogIndex, picks: Any) -> pd.DataFrame:
     """Decode each part holding picked rows once and keep only those rows (every column)."""
     import numpy as np
     import pyarrow as pa
-
-    from monitoring.inference_log import log_frame, read_part
 
     chosen = index.rows.select(["_part", "_row"]).take(picks)
     parts = chosen["_part"].to_numpy()
@@ -349,9 +344,6 @@ def sample_window(
     known; ``labels`` (id, target) are joined to what was served.
     """
     import pyarrow.compute as pc
-
-    from monitoring.drift import stratified_positions
-    from monitoring.inference_log import SERVED_AT, empty_log
 
     index = index_window(store, project, version, *bounds)
     if index.rows is None:
@@ -389,8 +381,6 @@ def window_seed(project: str, champion: Champion, start: dt.datetime, rows: int)
 def _no_labels(project: Project) -> pd.DataFrame:
     import pandas as pd
 
-    from monitoring.inference_log import PREDICTION, PROBABILITY
-
     schema = project.schema
     columns = {schema.id.name: "string", PREDICTION: "float64", PROBABILITY: "float64", schema.target.name: "object"}
     return pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in columns.items()})
@@ -399,8 +389,6 @@ def _no_labels(project: Project) -> pd.DataFrame:
 def read_labels(ws: Workspace) -> pd.DataFrame:
     """(id, target) of every labelled row in the validated store; the newest batch wins if an id repeats."""
     import pandas as pd
-
-    from pipelines.datasets import list_validated
 
     schema = ws.project.schema
     frames = []
@@ -419,8 +407,6 @@ def labelled_rows(project: Project, table: Any, order: Any, labels: pd.DataFrame
     """What the champion served (newest answer per id) joined on the id with the labels that have arrived."""
     import pyarrow as pa
     import pyarrow.compute as pc
-
-    from monitoring.inference_log import PREDICTION, PROBABILITY
 
     id_name = project.schema.id.name
     if not len(labels):
@@ -456,9 +442,6 @@ def _performance(
 
 def champion_performance(project: Project, window: WindowData, champion: Champion) -> Performance:
     """The gate's metric on served rows whose labels arrived (concept drift shows up here, not in the features)."""
-    from monitoring.inference_log import PREDICTION, PROBABILITY
-    from pipelines.evaluation import metric
-    from pipelines.features import encode_target
 
     joined, found = window.labelled, len(window.labelled)
     if found < project.drift.min_rows:
@@ -474,10 +457,6 @@ def champion_performance(project: Project, window: WindowData, champion: Champio
 
 
 # --------------------------------------------------------------------------------------------- publishing
-def _stamp(now: dt.datetime) -> str:
-    return now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
 def _metrics(result: MonitorResult) -> dict[str, float]:
     values: dict[str, float | None] = {
         "window.rows": result.window_rows,
@@ -502,7 +481,7 @@ def publish(ws: Workspace, client: MlflowClient, result: MonitorResult, outcome:
     """Write the HTML report and JSON summary under the data root, and log both with the metrics to MLflow."""
     from mlflow.entities import Metric, Param
 
-    stamp = _stamp(result.evaluated_at)
+    stamp = file_stamp(result.evaluated_at)
     summary = result.to_json()
     ws.store.write_text("reports", REPORTS_FOLDER, f"{stamp}.json", text=summary)
     run_id = result.mlflow_run_id
@@ -548,10 +527,9 @@ class _Run:
 
 def monitor(ws: Workspace, window: WindowSpec | str | None = None, now: dt.datetime | None = None) -> MonitorResult:
     """One monitoring run for the project's champion; see the module docstring."""
-    from pipelines import tracking
 
     spec = window if isinstance(window, WindowSpec) else WindowSpec.parse(window)
-    now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    now = as_utc(now or utc_now())
     client = tracking.configure(ws.settings)
     champion = resolve_champion(client, ws.project)
     start = window_start(champion, spec, now)
@@ -560,7 +538,7 @@ def monitor(ws: Workspace, window: WindowSpec | str | None = None, now: dt.datet
     timings = {"read_window_s": time.perf_counter() - started}
     experiment_id = tracking.ensure_experiment(client, ws.settings, EXPERIMENT)
     tags = {RUN_TAG_PROJECT: ws.name, RUN_TAG_CHAMPION: champion.version}
-    run_id = client.create_run(experiment_id, run_name=f"monitor-{ws.name}-{_stamp(now)}", tags=tags).info.run_id
+    run_id = client.create_run(experiment_id, run_name=f"monitor-{ws.name}-{file_stamp(now)}", tags=tags).info.run_id
     try:
         context = _Run(ws, client, champion, spec, start, now, run_id, timings)
         result, outcome = _evaluate(context, window_data)
@@ -575,8 +553,6 @@ def monitor(ws: Workspace, window: WindowSpec | str | None = None, now: dt.datet
 
 def _evaluate(run: _Run, window: WindowData) -> tuple[MonitorResult, DriftOutcome | None]:
     """Drift (when the window is big enough) and delayed-label performance, assembled into the result."""
-    from monitoring.drift import assess_drift
-    from monitoring.inference_log import SERVED_AT
 
     project = run.ws.project
     outcome, reference_rows = None, 0
@@ -607,7 +583,7 @@ def _notes(run: _Run, rows: int, outcome: DriftOutcome | None) -> tuple[str, ...
 def _result(
     run: _Run, rows: int, outcome: DriftOutcome | None, reference_rows: int, performance: Performance
 ) -> MonitorResult:
-    ws, drift, stamp = run.ws, run.ws.project.drift, _stamp(run.end)
+    ws, drift, stamp = run.ws, run.ws.project.drift, file_stamp(run.end)
     status = STATUS_INSUFFICIENT if outcome is None else STATUS_DRIFT if outcome.dataset_drift else STATUS_NO_DRIFT
     return MonitorResult(
         project=ws.name,
@@ -636,59 +612,4 @@ def _result(
         evaluated_at=run.end,
         warnings=_notes(run, rows, outcome),
         timings={k: round(v, 3) for k, v in run.timings.items()},
-    )
-
-
-# --------------------------------------------------------------------------------------------- the terminal
-def print_result(result: MonitorResult, console: Any, all_columns: bool = False) -> None:
-    """The drifted columns as a table, the decision in one line, performance and where the report is."""
-    from rich.table import Table
-
-    console.print(
-        f"champion v{result.champion_version} of [bold]{result.project}[/], window {result.window}: "
-        f"{result.window_start:%Y-%m-%d %H:%M:%S} .. {result.window_end:%Y-%m-%d %H:%M:%S} UTC, "
-        f"{result.window_rows} rows served"
-    )
-    if result.drift_detected is None:
-        console.print(f"[yellow]insufficient data[/]: fewer than {result.min_rows} rows; no drift decision")
-    else:
-        shown = result.columns if all_columns else tuple(c for c in result.columns if c.drifted)
-        title = "monitored columns" if all_columns else "drifted columns"
-        table = Table(title=f"{title} ({result.sample_rows} sampled rows vs {result.reference_rows} reference rows)")
-        for header in ("column", "kind", "method", "score", "threshold", "drifted"):
-            table.add_column(header, no_wrap=header in {"column", "score"})  # a name cut short is useless
-        for c in shown:
-            flag = "[red]yes[/]" if c.drifted else "no"
-            table.add_row(c.column, c.kind, c.method, f"{c.score:.3g}", f"{c.threshold:g}", flag)
-        if shown:
-            console.print(table)
-        verdict = "[red]DRIFT[/]" if result.drift_detected else "[green]no drift[/]"
-        console.print(
-            f"dataset: {verdict}: {result.drifted_count} of {len(result.columns)} columns drifted "
-            f"(share {result.share_drifted:.2f}, dataset drift at >= {result.drift_share:g})"
-        )
-    _print_performance(result.performance, console)
-    for note in result.warnings:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
-    if result.report_url:
-        console.print(f"report: {result.report_url}")
-    console.print(f"summary: {result.summary_url}")
-    console.print(f"mlflow run: {result.mlflow_run_id} (experiment {EXPERIMENT!r})")
-
-
-def _print_performance(perf: Performance | None, console: Any) -> None:
-    if perf is None:
-        return
-    if perf.value is None:
-        console.print(f"performance ({perf.metric}): no value yet; {perf.note}")
-        return
-    at_gate = (
-        f", {perf.at_gate:.4f} at the gate (drop {perf.drop:+.4f})"
-        if perf.at_gate is not None and perf.drop is not None
-        else ""
-    )
-    floor = " [red]below the floor[/]" if perf.below_floor else ""
-    console.print(
-        f"performance on {perf.labelled_rows} labelled rows: {perf.metric} {perf.value:.4f}{at_gate}; "
-        f"floor {perf.floor:g}{floor}"
     )

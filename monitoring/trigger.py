@@ -3,8 +3,11 @@
 The decision is a pure function of facts read from the registry and the validated store (``decide``); where
 the retraining runs is a small interface chosen by ``trigger.kind`` in project.yaml (``local``: in-process,
 deduplicated by a file lock; a ``kubernetes`` kind that clones a Job from a suspended CronJob slots in beside it
-with the cluster work). State lives in MLflow tags on the registered model, never in the process, because
-monitoring runs as stateless CronJob pods in the cluster:
+with the cluster work). What a local retraining runs (validate -> train -> gate) is composed above this
+library and handed in as a callable (``Retrain``, from ``mlops.jobs``): monitoring never imports orchestration.
+
+State lives in MLflow tags on the registered model, never in the process, because monitoring runs as stateless
+CronJob pods in the cluster:
 
 - ``mlops.last_retrain_at``: start of the last retraining, for the cooldown;
 - ``mlops.last_trigger``: the last decision as JSON (action, reason, numbers).
@@ -20,15 +23,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from projects import registry
+import fsspec
+from filelock import FileLock, Timeout
+
+from pipelines.datasets import list_validated
+from projects import registry, tracking
+from projects.clock import iso_now, parse_utc, utc_now
+from projects.workspace import Workspace
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-    from projects.workspace import Workspace
+Retrain = Callable[[Workspace], dict[str, Any]]
+"""What a retraining does (validate -> train -> gate), injected by the composer (``mlops.jobs.retrain``)."""
 
 RETRAIN = "retrain"
 NO_DRIFT = "no_drift"
@@ -97,17 +108,8 @@ def decide(facts: TriggerFacts) -> TriggerDecision:
 
 
 # --------------------------------------------------------------------------------------------- facts
-def _parse(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    parsed = dt.datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
 def labelled_after(ws: Workspace, watermark: dt.datetime | None) -> tuple[int, dt.datetime | None]:
     """Validated rows with a target and an event time after ``watermark``; reads only two columns per batch."""
-    from pipelines.datasets import list_validated
-
     schema = ws.project.schema
     count, newest = 0, None
     for name in list_validated(ws.store):
@@ -122,7 +124,7 @@ def labelled_after(ws: Workspace, watermark: dt.datetime | None) -> tuple[int, d
 
 
 def last_retrain_at(client: MlflowClient, project: str) -> dt.datetime | None:
-    return _parse(client.get_registered_model(registry.model_name(project)).tags.get(registry.TAG_LAST_RETRAIN_AT))
+    return parse_utc(client.get_registered_model(registry.model_name(project)).tags.get(registry.TAG_LAST_RETRAIN_AT))
 
 
 def gather_facts(
@@ -133,7 +135,7 @@ def gather_facts(
     watermark = None
     if champion is not None:
         tags = client.get_model_version(name, champion).tags
-        watermark = _parse(tags.get(registry.TAG_WINDOW_END) or tags.get(registry.TAG_WATERMARK))
+        watermark = parse_utc(tags.get(registry.TAG_WINDOW_END) or tags.get(registry.TAG_WATERMARK))
     count, newest = labelled_after(ws, watermark) if drift_detected else (0, None)
     last = last_retrain_at(client, ws.name) if champion is not None else None
     return TriggerFacts(
@@ -143,7 +145,7 @@ def gather_facts(
         newest_labelled=newest,
         new_labelled_rows=count,
         last_retrain_at=last,
-        now=now or dt.datetime.now(dt.UTC),
+        now=now or utc_now(),
         cooldown=dt.timedelta(minutes=ws.project.drift.cooldown_minutes),
     )
 
@@ -158,13 +160,14 @@ class RetrainTrigger(Protocol):
 
 
 class LocalTrigger:
-    """In-process retraining: validate -> train -> gate -> promote, one at a time per project (file lock)."""
+    """In-process retraining, one at a time per project (file lock); what it runs is injected (``retrain``)."""
 
     kind: ClassVar[str] = "local"
 
-    def fire(self, ws: Workspace, client: MlflowClient, decision: TriggerDecision) -> TriggerDecision:
-        from filelock import FileLock, Timeout
+    def __init__(self, retrain: Retrain) -> None:
+        self.retrain = retrain
 
+    def fire(self, ws: Workspace, client: MlflowClient, decision: TriggerDecision) -> TriggerDecision:
         lock = FileLock(str(ws.lock_path("retrain")))
         try:
             lock.acquire(timeout=0)
@@ -174,53 +177,35 @@ class LocalTrigger:
             # Re-read under the lock: a concurrent monitor may have retrained while we were deciding.
             last = last_retrain_at(client, ws.name)
             cooldown = dt.timedelta(minutes=ws.project.drift.cooldown_minutes)
-            if last is not None and dt.datetime.now(dt.UTC) - last < cooldown:
+            if last is not None and utc_now() - last < cooldown:
                 reason = f"drift, but another monitor started a retraining at {last:%Y-%m-%d %H:%M:%S} UTC (cooldown)"
                 return TriggerDecision(COOLDOWN, reason, decision.facts)
-            stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-            client.set_registered_model_tag(registry.model_name(ws.name), registry.TAG_LAST_RETRAIN_AT, stamp)
-            decision.outcome = retrain(ws)
+            client.set_registered_model_tag(registry.model_name(ws.name), registry.TAG_LAST_RETRAIN_AT, iso_now())
+            decision.outcome = self.retrain(ws)
             return decision
         finally:
             lock.release()
 
 
-TRIGGERS: dict[str, type[RetrainTrigger]] = {LocalTrigger.kind: LocalTrigger}
+TRIGGERS: dict[str, Callable[[Retrain], RetrainTrigger]] = {LocalTrigger.kind: LocalTrigger}
 
 
-def make_trigger(kind: str) -> RetrainTrigger:
+def make_trigger(kind: str, retrain: Retrain) -> RetrainTrigger:
     try:
-        return TRIGGERS[kind]()
+        return TRIGGERS[kind](retrain)
     except KeyError:
         raise ValueError(f"trigger.kind {kind!r}: expected one of {', '.join(TRIGGERS)}") from None
 
 
-def retrain(ws: Workspace) -> dict[str, Any]:
-    """The same path as a first training: new landing batches through the data gate, then train and gate."""
-    from pipelines.training import train
-    from pipelines.validate import validate_landing
-
-    validation = validate_landing(ws)
-    result = train(ws, promote=True)
-    decision = result.decision
-    return {
-        "validated_batches": [b.batch for b in validation.results if b.status == "validated"],
-        "quarantined_batches": [b.batch for b in validation.results if b.status == "quarantined"],
-        "version": result.version,
-        "decision": decision.decision if decision else None,
-        "reason": decision.reason if decision else None,
-        "champion_after": decision.champion_after if decision else None,
-    }
-
-
-def act_on_drift(ws: Workspace, drift_detected: bool | None, now: dt.datetime | None = None) -> TriggerDecision:
-    """Decide, fire if warranted, and record the decision on the registered model (jobs are stateless)."""
-    from pipelines import tracking
-
+def act_on_drift(
+    ws: Workspace, drift_detected: bool | None, retrain: Retrain, now: dt.datetime | None = None
+) -> TriggerDecision:
+    """Decide, fire if warranted (``retrain`` is what a local trigger runs), and record the decision on the
+    registered model (jobs are stateless)."""
     client = tracking.configure(ws.settings)
     decision = decide(gather_facts(ws, client, drift_detected, now))
     if decision.triggered:
-        decision = make_trigger(ws.project.trigger.kind).fire(ws, client, decision)
+        decision = make_trigger(ws.project.trigger.kind, retrain).fire(ws, client, decision)
     if decision.facts.get("champion_version") not in {None, "None"}:
         client.set_registered_model_tag(
             registry.model_name(ws.name), registry.TAG_LAST_TRIGGER, json.dumps(decision.to_dict(), default=str)
@@ -230,21 +215,9 @@ def act_on_drift(ws: Workspace, drift_detected: bool | None, now: dt.datetime | 
 
 def record_in_summary(ws: Workspace, summary_url: str, decision: TriggerDecision) -> None:
     """Add the trigger decision to the monitor's JSON summary: one file tells what was seen and what was done."""
-    import fsspec
-
     options = ws.settings.storage_options() if summary_url.startswith("s3://") else {}
     with fsspec.open(summary_url, "r", **options) as handle:
         summary = json.load(handle)
     summary["trigger"] = decision.to_dict()
     with fsspec.open(summary_url, "w", **options) as handle:
         json.dump(summary, handle, indent=2, default=str)
-
-
-def monitor_and_trigger(ws: Workspace, window: str | None = None) -> tuple[Any, TriggerDecision]:
-    """What `mlops monitor` and the loop run: the drift check, then the trigger acting on its decision."""
-    from monitoring.monitor import monitor
-
-    result = monitor(ws, window)
-    decision = act_on_drift(ws, result.drift_detected)
-    record_in_summary(ws, result.summary_url, decision)
-    return result, decision

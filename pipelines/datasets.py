@@ -13,22 +13,23 @@ import posixpath
 from typing import TYPE_CHECKING
 
 from projects.contract import FeatureType, Project
+from projects.errors import PlatformError
+from projects.storage import ProjectStore
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from projects.storage import ProjectStore
 
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "1.0"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "0.0"})
 
 
-class CoercionError(ValueError):
+class CoercionError(PlatformError, ValueError):
     """A column whose values cannot take the contract's type; names the column and example values."""
 
     def __init__(self, column: str, expected: str, examples: list[str]) -> None:
-        self.column, self.expected, self.examples = column, expected, examples
-        super().__init__(f"column {column!r}: expected {expected}; cannot read values such as {examples}")
+        message = f"column {column!r}: expected {expected}; cannot read values such as {examples}"
+        super().__init__(message, column=column, value=examples[0] if examples else None)
+        self.expected, self.examples = expected, examples
 
 
 def _to_bool(series: pd.Series, column: str) -> pd.Series:

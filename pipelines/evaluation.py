@@ -10,8 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from pipelines.features import model_scores
 from projects.contract import (
     Behaviour,
     Directional,
@@ -21,8 +20,10 @@ from projects.contract import (
     Project,
     Task,
 )
+from projects.errors import PlatformError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 CLASSIFICATION_METRICS = ("roc_auc", "average_precision", "f1", "accuracy", "precision", "recall", "log_loss", "brier")
@@ -30,7 +31,7 @@ REGRESSION_METRICS = ("rmse", "mae", "r2")
 THRESHOLD = 0.5  # decision threshold turning P(positive) into a label
 
 
-class EvaluationError(ValueError):
+class EvaluationError(PlatformError, ValueError):
     """A metric or slice that cannot be computed; the message names the metric, slice or column."""
 
 
@@ -41,10 +42,13 @@ def known_metrics(task: Task) -> tuple[str, ...]:
 
 def metric(name: str, task: Task, y_true: np.ndarray, scores: np.ndarray) -> float:
     """One metric; NaN when it is undefined on this data (e.g. ROC AUC with a single class present)."""
+    import numpy as np
     from sklearn import metrics as m
 
     if name not in known_metrics(task):
-        raise EvaluationError(f"metric {name!r}: unknown for {task.value}; expected one of {known_metrics(task)}")
+        raise EvaluationError(
+            f"metric {name!r}: unknown for {task.value}; expected one of {known_metrics(task)}", value=name
+        )
     y_true = np.asarray(y_true)
     scores = np.asarray(scores, dtype=float)
     if len(y_true) == 0:
@@ -93,6 +97,7 @@ def fairness(metric_name: FairnessMetric, y_true: np.ndarray, scores: np.ndarray
     demographic parity: rate of positive predictions; equal opportunity: true-positive rate (groups without
     positives are shown but not compared); group error gap: mean absolute error (regression).
     """
+    import numpy as np
     import pandas as pd
 
     y_true = np.asarray(y_true)
@@ -111,6 +116,8 @@ def fairness(metric_name: FairnessMetric, y_true: np.ndarray, scores: np.ndarray
 
 
 def _group_value(metric_name: FairnessMetric, y_true: np.ndarray, scores: np.ndarray) -> float:
+    import numpy as np
+
     labels = (scores >= THRESHOLD).astype(int)
     if metric_name is FairnessMetric.demographic_parity:
         return float(labels.mean()) if len(labels) else math.nan
@@ -156,8 +163,6 @@ def _inputs(project: Project, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _scores(project: Project, model: Any, frame: pd.DataFrame) -> np.ndarray:
-    from pipelines.features import model_scores
-
     return model_scores(model, _inputs(project, frame), project.task)
 
 
@@ -166,6 +171,8 @@ def invariance(project: Project, model: Any, frame: pd.DataFrame, test: Invarian
 
     A column the model does not take as input cannot move its scores: the test passes and says so.
     """
+    import numpy as np
+
     if test.column not in project.schema.model_inputs:
         return BehaviourResult(
             test.name, test.kind, True, 0.0, test.tolerance, f"{test.column!r} is not a model input: no effect possible"
@@ -218,13 +225,18 @@ def minimum_functionality(
 
     A slice smaller than ``min_rows`` is reported as not evaluated (see MinimumFunctionality).
     """
+    import numpy as np
     import pandas as pd
 
     try:
         selected = frame.eval(test.where)
         mask = pd.Series(selected, index=frame.index).astype("boolean").fillna(False).to_numpy(dtype=bool)
     except Exception as exc:
-        raise EvaluationError(f"gate.behaviour[{index}].where: cannot evaluate {test.where!r}: {exc}") from None
+        raise EvaluationError(
+            f"gate.behaviour[{index}].where: cannot evaluate {test.where!r}: {exc}",
+            key=f"gate.behaviour[{index}].where",
+            value=test.where,
+        ) from None
     rows = int(mask.sum())
     if rows == 0:
         detail = f"slice {test.where!r} is empty in the holdout"

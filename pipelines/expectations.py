@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
+from pipelines.datasets import FALSE_WORDS, TRUE_WORDS, CoercionError, coerce_types
 from projects.contract import ContractError, FeatureType, Project
 
 if TYPE_CHECKING:
@@ -181,7 +184,6 @@ def build_suite(
     """
     import great_expectations as gx
     import great_expectations.expectations as gxe
-    from pydantic import ValidationError
 
     expectations = []
     for position, spec in enumerate(specs):
@@ -224,8 +226,6 @@ def type_batch(project: Project, frame: pd.DataFrame) -> TypedBatch:
     """
     import pandas as pd
 
-    from pipelines.datasets import CoercionError, coerce_types
-
     columns: dict[str, pd.Series] = {}
     for column in frame.columns:
         try:
@@ -255,8 +255,6 @@ def _kind(project: Project, column: str) -> str:
 def _lenient(project: Project, raw: pd.Series) -> pd.Series:
     """Parsed values where they parse, the original text where they do not (an object column)."""
     import pandas as pd
-
-    from pipelines.datasets import FALSE_WORDS, TRUE_WORDS
 
     kind = _kind(project, str(raw.name))
     text = raw.astype("string").str.strip()
@@ -430,7 +428,6 @@ def _exception_message(info: Any) -> str | None:
 
 def _mark_consequences(failures: list[Failure]) -> list[Failure]:
     """A missing column, wrongly typed values or an empty batch make other checks fail too; say which is the cause."""
-    from dataclasses import replace
 
     empty = any(f.expectation == "expect_table_row_count_to_be_between" for f in failures)
     missing = {f.column for f in failures if f.expectation == "expect_column_to_exist"}

@@ -20,11 +20,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from projects.contract import ContractError, FeatureType, OutlierAction, Project, Task
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
@@ -33,6 +32,7 @@ _TRUE, _FALSE = frozenset({"true", "1", "1.0"}), frozenset({"false", "0", "0.0"}
 
 
 def _numeric(series: pd.Series) -> np.ndarray:
+    import numpy as np
     import pandas as pd
 
     dtype = series.dtype
@@ -44,6 +44,7 @@ def _numeric(series: pd.Series) -> np.ndarray:
 
 
 def _boolean(series: pd.Series) -> np.ndarray:
+    import numpy as np
     import pandas as pd
 
     if isinstance(series.dtype, pd.BooleanDtype) or series.dtype == bool:
@@ -59,6 +60,7 @@ def _boolean(series: pd.Series) -> np.ndarray:
 
 
 def _categorical(series: pd.Series) -> np.ndarray:
+    import numpy as np
     import pandas as pd
 
     values = series.to_numpy(dtype=object)
@@ -86,6 +88,7 @@ def cast_inputs(
     a 1-row call costs ~0.3 ms, where pandas' string methods cost ~6 ms, half of a served prediction.
     Booleans accept true/false/1/0/1.0/0.0 in any case and spacing; anything else becomes missing.
     """
+    import numpy as np
     import pandas as pd
 
     missing = [c for c in [*numeric, *boolean, *categorical] if c not in frame.columns]
@@ -231,6 +234,8 @@ def encode_target(project: Project, target: pd.Series) -> np.ndarray:
 
 def model_scores(model: Any, frame: pd.DataFrame, task: Task) -> np.ndarray:
     """The number the gate and behaviour tests look at: P(positive) for classification, the prediction otherwise."""
+    import numpy as np
+
     if task is Task.classification:
         return np.asarray(model.predict_proba(frame)[:, 1], dtype=float)
     return np.asarray(model.predict(frame), dtype=float)

@@ -16,18 +16,18 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.evaluation import THRESHOLD
+from pipelines.promotion import Evidence, GateDecision, Scorecard
 from projects import registry
 from projects.contract import Project, Task
+from projects.workspace import Workspace
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
     from matplotlib.figure import Figure
     from mlflow import MlflowClient
-    from mlflow.entities.model_registry import ModelVersion
-
-    from pipelines.promotion import GateDecision, Scorecard
-    from projects.workspace import Workspace
+    from mlflow.entities import Run
 
 IMPORTANCE_REPEATS = 3
 IMPORTANCE_MAX_ROWS = 2000
@@ -58,8 +58,6 @@ def to_png(fig: Figure) -> str:
 
 def classification_plots(challenger: Scorecard, champion: Scorecard | None) -> dict[str, str]:
     from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
-
-    from pipelines.evaluation import THRESHOLD
 
     plots = {}
     fig = _figure()
@@ -190,15 +188,11 @@ def _num(value: float | None) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 
 
-def card_context(
-    ws: Workspace, mv: ModelVersion, run: Any, decision: GateDecision, context: dict[str, Any]
-) -> dict[str, Any]:
+def card_context(ws: Workspace, run: Run | None, decision: GateDecision, evidence: Evidence) -> dict[str, Any]:
     """Everything the template shows, as plain values (so the page is testable without MLflow)."""
-    project = ws.project
-    challenger: Scorecard = context["challenger"]
-    champion: Scorecard | None = context["champion"]
-    holdout = context["holdout"]
-    rows = importance(project, context["model"], holdout, challenger.y_true)
+    project, mv = ws.project, evidence.version
+    challenger, champion, holdout = evidence.challenger, evidence.champion, evidence.holdout
+    rows = importance(project, evidence.model, holdout, challenger.y_true)
     champ_groups = {g["group"]: g["value"] for g in champion.fairness.by_group} if champion else {}
     plots = (
         classification_plots(challenger, champion)
@@ -259,12 +253,11 @@ def render(values: dict[str, Any]) -> str:
     return Environment(autoescape=True).from_string(TEMPLATE).render(**values)
 
 
-def publish_model_card(
-    ws: Workspace, client: MlflowClient, mv: ModelVersion, decision: GateDecision, context: dict[str, Any]
-) -> str:
+def publish_model_card(ws: Workspace, client: MlflowClient, decision: GateDecision, evidence: Evidence) -> str:
     """Render the card, save it under ``reports/model_cards/v<version>.html`` and log it on the version's run."""
+    mv = evidence.version
     run = client.get_run(mv.run_id) if mv.run_id else None
-    html = render(card_context(ws, mv, run, decision, context))
+    html = render(card_context(ws, run, decision, evidence))
     url = ws.store.write_text("reports", "model_cards", f"v{decision.version}.html", text=html)
     if mv.run_id:
         folder, filename = registry.ARTIFACT_MODEL_CARD.rsplit("/", 1)

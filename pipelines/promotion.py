@@ -15,7 +15,6 @@ A version tagged rolled back is never promoted again by automation.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 from collections.abc import Iterator
@@ -23,8 +22,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from projects import registry
+from filelock import FileLock, Timeout
+
+from pipelines.evaluation import BehaviourResult, FairnessResult, all_metrics, fairness, run_behaviour
+from pipelines.features import encode_target, model_scores
+from pipelines.training import load_holdout
+from projects import registry, tracking
+from projects.clock import iso_now
 from projects.contract import Gate, Project
+from projects.errors import PlatformError
+from projects.registry import alias_version
+from projects.workspace import Workspace
 
 if TYPE_CHECKING:
     import numpy as np
@@ -32,14 +40,11 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
-    from pipelines.evaluation import BehaviourResult, FairnessResult
-    from projects.workspace import Workspace
-
 LOCK_TIMEOUT_S = 600.0
 PROMOTED, REJECTED, ABORTED, UNCHANGED, ROLLED_BACK = "promoted", "rejected", "aborted", "unchanged", "rolled_back"
 
 
-class PromotionError(RuntimeError):
+class PromotionError(PlatformError, RuntimeError):
     """Promotion or rollback cannot proceed (no such version, nothing to roll back to, lock held too long)."""
 
 
@@ -63,6 +68,20 @@ class Check:
     detail: str
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What the gate saw: the version's registry record, the challenger model, both scorecards, the holdout.
+
+    The model card is drawn from it; nothing is re-read or re-scored to draw it.
+    """
+
+    version: ModelVersion
+    model: Any
+    challenger: Scorecard
+    champion: Scorecard | None
+    holdout: pd.DataFrame
+
+
 @dataclass
 class GateDecision:
     project: str
@@ -83,9 +102,6 @@ class GateDecision:
 
 def scorecard(project: Project, model: Any, holdout: pd.DataFrame, version: str, behaviour: bool = True) -> Scorecard:
     """Score ``model`` on ``holdout``: all metrics, the fairness gap and (for the challenger) behaviour."""
-    from pipelines.evaluation import all_metrics, fairness, run_behaviour
-    from pipelines.features import encode_target, model_scores
-
     schema = project.schema
     y_true = encode_target(project, holdout[schema.target.name])
     scores = model_scores(model, holdout[schema.model_inputs], project.task)
@@ -165,15 +181,9 @@ def gate_numbers(gate: Gate, challenger: Scorecard, champion: Scorecard | None, 
 
 
 # --------------------------------------------------------------------------------------------- registry I/O
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
 @contextmanager
 def _lock(ws: Workspace) -> Iterator[None]:
     """Serialise promotions and rollbacks of one project on this machine (other machines: see move_champion)."""
-    from filelock import FileLock, Timeout
-
     path = ws.lock_path("promotion")
     try:
         with FileLock(str(path), timeout=LOCK_TIMEOUT_S):
@@ -183,17 +193,6 @@ def _lock(ws: Workspace) -> Iterator[None]:
             f"another promotion or rollback of {ws.name!r} has held {path} for over {LOCK_TIMEOUT_S:.0f} s; "
             "wait for it, or remove the lock file if its process is gone"
         ) from None
-
-
-def alias_version(client: MlflowClient, project: str, alias: str) -> str | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(client.get_model_version_by_alias(registry.model_name(project), alias).version)
-    except MlflowException as exc:
-        if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}:
-            return None
-        raise
 
 
 def get_version(client: MlflowClient, project: str, version: str | None) -> ModelVersion:
@@ -248,7 +247,7 @@ def _write_decision(client: MlflowClient, project: str, decision: GateDecision) 
     tags[registry.TAG_DECISION] = decision.decision
     tags[registry.TAG_REASON] = decision.reason[:4900]
     if decision.promoted:
-        tags[registry.TAG_PROMOTED_AT] = _now()
+        tags[registry.TAG_PROMOTED_AT] = iso_now()
     for key, value in tags.items():
         client.set_model_version_tag(name, decision.version, key, value)
 
@@ -296,10 +295,8 @@ def _score_champion(ws: Workspace, champion: str | None, holdout: pd.DataFrame) 
         return None, f"champion v{champion} cannot score this holdout under the current contract ({exc})"
 
 
-def evaluate(ws: Workspace, client: MlflowClient, mv: ModelVersion) -> tuple[GateDecision, dict[str, Any]]:
+def evaluate(ws: Workspace, client: MlflowClient, mv: ModelVersion) -> tuple[GateDecision, Evidence]:
     """Score challenger and champion on the current holdout; returns the decision and what the card needs."""
-    from pipelines.training import load_holdout
-
     version = str(mv.version)
     champion = alias_version(client, ws.name, registry.CHAMPION)
     holdout, batches = load_holdout(ws)
@@ -321,31 +318,29 @@ def evaluate(ws: Workspace, client: MlflowClient, mv: ModelVersion) -> tuple[Gat
         champion_after=champion,
         holdout_batches=batches,
     )
-    return decision, {"model": model, "challenger": challenger, "champion": incumbent, "holdout": holdout}
+    return decision, Evidence(version=mv, model=model, challenger=challenger, champion=incumbent, holdout=holdout)
 
 
-def promote_if_better(ws: Workspace, version: str | None = None, model_card: bool = True) -> GateDecision:
-    """Run the gate for ``version`` (default: the newest) and move the champion alias if it passes."""
-    from pipelines import tracking
+def promote_if_better(ws: Workspace, version: str | None = None) -> tuple[GateDecision, Evidence | None]:
+    """Run the gate for ``version`` (default: the newest) and move the champion alias if it passes.
 
+    Returns the decision and what the gate saw (None when it refused to score the version at all), from which
+    the composer publishes the model card (``mlops.jobs.gate``).
+    """
     client = tracking.configure(ws.settings)
     with _lock(ws):
         mv = get_version(client, ws.name, version)  # read under the lock: tags and aliases are current
         refused = _refusal(client, ws, mv)
         if refused is not None:
-            return refused
-        decision, context = evaluate(ws, client, mv)
+            return refused, None
+        decision, evidence = evaluate(ws, client, mv)
         if decision.promoted:
             outcome, abort_reason = move_champion(client, ws.name, decision.version, decision.champion_before)
             if outcome == ABORTED:
                 decision.decision, decision.reason = ABORTED, abort_reason
             decision.champion_after = alias_version(client, ws.name, registry.CHAMPION)
         _write_decision(client, ws.name, decision)
-    if model_card:
-        from pipelines.model_card import publish_model_card
-
-        decision.model_card_url = publish_model_card(ws, client, mv, decision, context)
-    return decision
+    return decision, evidence
 
 
 # --------------------------------------------------------------------------------------------- rollback
@@ -360,8 +355,6 @@ class RollbackResult:
 
 def rollback(ws: Workspace) -> RollbackResult:
     """champion <- previous, recorded; the demoted version is tagged so automation never promotes it again."""
-    from pipelines import tracking
-
     client = tracking.configure(ws.settings)
     name = registry.model_name(ws.name)
     with _lock(ws):
@@ -371,7 +364,7 @@ def rollback(ws: Workspace) -> RollbackResult:
             raise PromotionError(f"model {name!r} has no champion; nothing to roll back")
         if previous is None or previous == champion:
             raise PromotionError(f"model {name!r}: champion v{champion} has no previous champion to roll back to")
-        when = _now()
+        when = iso_now()
         reason = f"rolled back at {when}: champion v{champion} replaced by the previous champion v{previous}"
         for key, value in {
             registry.TAG_ROLLED_BACK: "true",
@@ -405,8 +398,6 @@ def _not_rolled_back(client: MlflowClient, name: str, version: str) -> bool:
 # --------------------------------------------------------------------------------------------- listing
 def list_versions(ws: Workspace) -> list[dict[str, Any]]:
     """Versions newest first with aliases, the gate's primary metric, fairness gap, decision and reason."""
-    from pipelines import tracking
-
     client = tracking.configure(ws.settings)
     name = registry.model_name(ws.name)
     aliases = {registry.CHAMPION: alias_version(client, ws.name, registry.CHAMPION)}

@@ -12,15 +12,31 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import posixpath
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from projects.contract import ContractError
+from filelock import FileLock
 
-if TYPE_CHECKING:
-    from pipelines.validate import BatchResult
-    from projects.storage import ProjectStore
-    from projects.workspace import Workspace
+from pipelines.expectations import ExpectationSpec, check_suite
+from pipelines.validate import (
+    REPORT,
+    BatchResult,
+    build_report,
+    check_batch,
+    decided_stems,
+    quarantine_batch,
+    record_validated,
+    stem,
+)
+from projects.clock import utc_now
+from projects.errors import PlatformError
+from projects.storage import ProjectStore
+from projects.workspace import Workspace
+
+
+class QuarantineError(PlatformError, LookupError):
+    """A batch named on the command line that is not in quarantine; the message lists the known ones."""
 
 
 @dataclass(frozen=True)
@@ -36,22 +52,20 @@ class QuarantineEntry:
 
 def read_report(store: ProjectStore, key: str) -> dict[str, Any]:
     """The latest report of a quarantined batch; an unknown name lists the known ones."""
-    from pipelines.validate import REPORT, stem
-
     key = stem(key)  # accept "2026-01-03_breakage" and "2026-01-03_breakage.csv"
     if not store.exists("quarantine", key, f"{REPORT}.json"):
         known = [e.stem for e in list_quarantine(store, include_released=True)]
-        raise ContractError(f"no quarantined batch {key!r}; known: {', '.join(known) or 'none'}")
+        raise QuarantineError(
+            f"no quarantined batch {key!r}; known: {', '.join(known) or 'none'}",
+            where=store.url("quarantine"),
+            value=key,
+        )
     report: dict[str, Any] = json.loads(store.read_text("quarantine", key, f"{REPORT}.json"))
     return report
 
 
 def list_quarantine(store: ProjectStore, include_released: bool = False) -> list[QuarantineEntry]:
     """Quarantined batches, oldest first; ``include_released`` adds those a replay released."""
-    import posixpath
-
-    from pipelines.validate import REPORT, decided_stems
-
     validated, _ = decided_stems(store)
     entries = []
     for path in sorted(store.fs.glob(store.path("quarantine", "*", f"{REPORT}.json"))):
@@ -76,10 +90,6 @@ def list_quarantine(store: ProjectStore, include_released: bool = False) -> list
 
 def replay(ws: Workspace, batches: list[str] | None = None, now: dt.datetime | None = None) -> list[BatchResult]:
     """Run quarantined batches (all still quarantined, or the named ones) through cleaning and the suite again."""
-    from filelock import FileLock
-
-    from pipelines.expectations import check_suite
-
     specs = check_suite(ws.project, now)
     with FileLock(str(ws.lock_path("validate"))):
         names = batches or [e.stem for e in list_quarantine(ws.store)]
@@ -87,14 +97,12 @@ def replay(ws: Workspace, batches: list[str] | None = None, now: dt.datetime | N
         return [_replay_one(ws, specs, report) for report in reports]
 
 
-def _replay_one(ws: Workspace, specs: list[Any], previous: dict[str, Any]) -> BatchResult:
-    from pipelines.validate import build_report, check_batch, quarantine_batch, record_validated, stem
-
+def _replay_one(ws: Workspace, specs: list[ExpectationSpec], previous: dict[str, Any]) -> BatchResult:
     store, name = ws.store, previous["batch"]
     key = stem(name)
     data = store.read_bytes("quarantine", key, name)
     verdict = check_batch(ws.project, specs, data, name)
-    url, now = store.url("quarantine", key, name), dt.datetime.now(dt.UTC)
+    url, now = store.url("quarantine", key, name), utc_now()
     report = build_report(ws, verdict, name=name, input_url=url, run="replay", decided_at=now)
     report["history"] = previous["history"]
     if verdict.status != "validated" or verdict.frame is None:

@@ -10,7 +10,6 @@ explicitly: letting MLflow infer them re-imports the model in a subprocess and c
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import platform
@@ -22,23 +21,29 @@ from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cloudpickle
+
+import pipelines.features
 from pipelines.datasets import list_validated, read_validated
-from projects import registry
+from pipelines.evaluation import all_metrics
+from pipelines.features import build_pipeline, encode_target, model_scores
+from projects import registry, tracking
+from projects.clock import utc_now
 from projects.contract import FeatureType, Project
+from projects.errors import PlatformError
+from projects.workspace import Workspace
 
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
     from mlflow.models import ModelSignature
-
-    from pipelines.promotion import GateDecision
-    from projects.workspace import Workspace
+    from mlflow.types import ColSpec, TensorSpec
 
 PINNED_PACKAGES = ("mlflow", "scikit-learn", "numpy", "pandas", "scipy", "cloudpickle")
 INPUT_EXAMPLE_ROWS = 5
 
 
-class TrainingError(RuntimeError):
+class TrainingError(PlatformError, RuntimeError):
     """Training cannot start (too little data, missing columns); the message says what is missing and where."""
 
 
@@ -71,7 +76,11 @@ def _check_columns(project: Project, frame: pd.DataFrame, where: str) -> None:
     needed = [schema.id.name, schema.timestamp.name, *schema.model_inputs, schema.sensitive.name, schema.target.name]
     missing = [c for c in dict.fromkeys(needed) if c not in frame.columns]
     if missing:
-        raise TrainingError(f"{where}: missing column(s) {missing} required by the contract of {project.name!r}")
+        raise TrainingError(
+            f"{where}: missing column(s) {missing} required by the contract of {project.name!r}",
+            where=where,
+            column=missing[0],
+        )
 
 
 def load_window(ws: Workspace) -> Window:
@@ -89,7 +98,7 @@ def load_window(ws: Workspace) -> Window:
             f"training.min_rows is {ws.project.training.min_rows}"
         )
     if holdout.empty:
-        raise TrainingError(f"{where}: the holdout batches {holdout_names} hold no rows")
+        raise TrainingError(f"{where}: the holdout batches {holdout_names} hold no rows", where=where)
     return Window(train=train, holdout=holdout, train_batches=train_names, holdout_batches=holdout_names)
 
 
@@ -126,9 +135,6 @@ class FitResult:
 
 def fit(project: Project, window: Window) -> FitResult:
     """Build the pipeline from the contract, fit it on the training rows, score it on the holdout."""
-    from pipelines.evaluation import all_metrics
-    from pipelines.features import build_pipeline, encode_target, model_scores
-
     model = build_pipeline(project)
     inputs = project.schema.model_inputs
     target = project.schema.target.name
@@ -155,7 +161,7 @@ def pip_requirements() -> list[str]:
 KINDS = {FeatureType.numeric: "double", FeatureType.categorical: "string", FeatureType.boolean: "boolean"}
 
 
-def column_specs(project: Project, columns: list[str]) -> list[Any]:
+def column_specs(project: Project, columns: list[str]) -> list[ColSpec | TensorSpec]:
     """MLflow column specs from the contract (nullable features optional), never inferred by scanning rows."""
     from mlflow.types import ColSpec
 
@@ -232,10 +238,7 @@ def _log_model(project: Project, model: Any, window: Window) -> Any:
     (serving, monitoring, a notebook) would need this repository importable and the type allow-listed. Loading
     any MLflow sklearn model runs code either way (MLflow gates both behind MLFLOW_ALLOW_PICKLE_DESERIALIZATION).
     """
-    import cloudpickle
     import mlflow.sklearn
-
-    import pipelines.features
 
     inputs = window.train[project.schema.model_inputs]
     complete = inputs.dropna()
@@ -286,7 +289,6 @@ class TrainResult:
     watermark: str
     train_batches: list[str]
     holdout_batches: list[str]
-    decision: GateDecision | None = None
 
 
 def version_tags(project: Project, window: Window) -> dict[str, str]:
@@ -295,14 +297,12 @@ def version_tags(project: Project, window: Window) -> dict[str, str]:
         registry.TAG_LIBRARIES: json.dumps(library_versions(), sort_keys=True),
         registry.TAG_WATERMARK: watermark(project, window.train),
         registry.TAG_WINDOW_END: watermark(project, window.holdout),
-        registry.TAG_TRAINED_AT: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        registry.TAG_TRAINED_AT: utc_now().isoformat(timespec="seconds"),
     }
 
 
-def train(ws: Workspace, promote: bool = True) -> TrainResult:
-    """Train a challenger on the validated window, log and register it, then (by default) run the gate."""
-    from pipelines import tracking
-
+def train(ws: Workspace) -> TrainResult:
+    """Train a challenger on the validated window, log and register it (the gate is a separate step)."""
     client = tracking.configure(ws.settings)  # fails fast, before any work, when MLflow is unreachable
     import mlflow
 
@@ -311,7 +311,7 @@ def train(ws: Workspace, promote: bool = True) -> TrainResult:
     started = time.perf_counter()
     experiment_id = tracking.ensure_experiment(client, ws.settings, ws.name)
     tags = version_tags(ws.project, window)
-    run_name = f"train-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
+    run_name = f"train-{utc_now():%Y%m%dT%H%M%S}"
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
         mlflow.set_tags({**tags, "mlops.project": ws.name})
         mlflow.log_params(_params(ws.project, window))
@@ -321,7 +321,7 @@ def train(ws: Workspace, promote: bool = True) -> TrainResult:
         _log_reference(ws.project, window.train)
         model_info = _log_model(ws.project, fitted.model, window)
     version = register_version(client, ws.project, model_info, run.info.run_id, tags)
-    result = TrainResult(
+    return TrainResult(
         project=ws.name,
         version=version,
         run_id=run.info.run_id,
@@ -332,8 +332,3 @@ def train(ws: Workspace, promote: bool = True) -> TrainResult:
         train_batches=window.train_batches,
         holdout_batches=window.holdout_batches,
     )
-    if promote:
-        from pipelines.promotion import promote_if_better
-
-        result.decision = promote_if_better(ws, version)
-    return result

@@ -8,7 +8,7 @@ Landing files are never modified or deleted, so ``landing = validated + quaranti
 decided once its marker is written last (the Parquet file, or the quarantine report.json), which makes a re-run
 after a crash or a second run idempotent: decided batches are skipped. An unreadable file (garbage bytes, a wrong
 delimiter, an unknown format) is quarantined with the reason, never a crash. ``validate_landing(ws)`` is the
-function other code calls (the loop, retraining); the CLI only prints its result.
+function other code calls (the mlops jobs: the loop, retraining); the CLI only prints its result.
 """
 
 from __future__ import annotations
@@ -20,15 +20,20 @@ import posixpath
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from filelock import FileLock
+
+from pipelines.cleaning import clean
 from pipelines.datasets import validated_name
+from pipelines.expectations import ExpectationSpec, check_suite, describe, run_suite, type_batch
+from pipelines.validation_report import render_html
+from projects.clock import utc_now
+from projects.contract import Project
+from projects.errors import PlatformError
+from projects.storage import Area, ProjectStore
+from projects.workspace import Workspace
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from pipelines.expectations import ExpectationSpec
-    from projects.contract import Project
-    from projects.storage import ProjectStore
-    from projects.workspace import Workspace
 
 Status = Literal["validated", "quarantined"]
 FORMATS = (".csv", ".parquet")
@@ -36,7 +41,7 @@ DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 REPORT = "report"  # quarantine/<stem>/report.json|.html: the latest decision; its .json is written last
 
 
-class UnreadableBatchError(ValueError):
+class UnreadableBatchError(PlatformError, ValueError):
     """A landing file that cannot be parsed into a table; the message says why, for the report."""
 
 
@@ -147,9 +152,6 @@ def _no_known_column(project: Project, frame: pd.DataFrame) -> str | None:
 # ------------------------------------------------------------------------------------------------ checking
 def check_batch(project: Project, specs: list[ExpectationSpec], data: bytes, name: str) -> Verdict:
     """Read, clean, type and run the suite on one batch's bytes."""
-    from pipelines.cleaning import clean
-    from pipelines.expectations import describe, run_suite, type_batch
-
     try:
         frame = read_batch(data, name)
     except UnreadableBatchError as exc:
@@ -203,10 +205,8 @@ def build_report(
     }
 
 
-def _write_report(store: ProjectStore, report: dict[str, Any], area: Any, *parts: str) -> dict[str, str]:
+def _write_report(store: ProjectStore, report: dict[str, Any], area: Area, *parts: str) -> dict[str, str]:
     """Write ``<parts>.html`` then ``<parts>.json`` (the JSON last: it is the marker other code trusts)."""
-    from pipelines.validation_report import render_html
-
     *folder, base = parts
     urls = {"json": store.url(area, *folder, f"{base}.json"), "html": store.url(area, *folder, f"{base}.html")}
     report = {**report, "report_urls": urls}
@@ -287,7 +287,7 @@ def decide_batch(ws: Workspace, specs: list[ExpectationSpec], name: str) -> Batc
     """Check one landing batch and record the decision."""
     data = ws.store.read_bytes("landing", name)
     verdict = check_batch(ws.project, specs, data, name)
-    url, now = ws.store.url("landing", name), dt.datetime.now(dt.UTC)
+    url, now = ws.store.url("landing", name), utc_now()
     report = build_report(ws, verdict, name=name, input_url=url, run="validate", decided_at=now)
     if verdict.status == "validated" and verdict.frame is not None:
         return record_validated(ws, report, verdict.frame)
@@ -296,10 +296,6 @@ def decide_batch(ws: Workspace, specs: list[ExpectationSpec], name: str) -> Batc
 
 def validate_landing(ws: Workspace, now: dt.datetime | None = None) -> ValidationRun:
     """Decide every landing batch not yet decided; safe to re-run (decided batches are skipped)."""
-    from filelock import FileLock
-
-    from pipelines.expectations import check_suite
-
     specs = check_suite(ws.project, now)  # a bad contract stops here, before any batch is touched
     with FileLock(str(ws.lock_path("validate"))):
         todo, done, conflicts = undecided(ws.store)

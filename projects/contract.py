@@ -17,13 +17,15 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from projects.errors import PlatformError
 
-class ContractError(ValueError):
+
+class ContractError(PlatformError, ValueError):
     """A project.yaml that cannot be used; the message names the file, the key and what was expected."""
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 # --------------------------------------------------------------------------------------------- schema
@@ -296,18 +298,18 @@ class Project(Frozen):
     task: Task
     source: Source
     schema_: Schema = Field(alias="schema")
-    cleaning: Cleaning = Cleaning()
+    cleaning: Cleaning = Field(default_factory=Cleaning)
     expectations: tuple[dict[str, Any], ...] = Field(
         default=(), description="Extra Great Expectations: {type: ExpectColumn..., kwargs: {...}}"
     )
     model: ModelSpec
-    training: Training = Training()
+    training: Training = Field(default_factory=Training)
     gate: Gate
-    drift: Drift = Drift()
-    serving: Serving = Serving()
-    trigger: Trigger = Trigger()
+    drift: Drift = Field(default_factory=Drift)
+    serving: Serving = Field(default_factory=Serving)
+    trigger: Trigger = Field(default_factory=Trigger)
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
 
     @field_validator("expectations")
     @classmethod
@@ -372,20 +374,23 @@ def format_validation_error(path: Path | str, error: ValidationError) -> str:
 
 def parse_project(data: Any, path: Path | str = "<memory>") -> Project:
     if not isinstance(data, dict):
-        raise ContractError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+        raise ContractError(f"{path}: expected a mapping at the top level, got {type(data).__name__}", where=str(path))
     try:
         return Project.model_validate(data)
     except ValidationError as exc:
-        raise ContractError(format_validation_error(path, exc)) from None
+        keys = [_location(tuple(err["loc"])) for err in exc.errors()]
+        raise ContractError(
+            format_validation_error(path, exc), where=str(path), key=keys[0] if keys else None
+        ) from None
 
 
 def load_project_file(path: Path) -> Project:
     if not path.is_file():
-        raise ContractError(f"{path}: project file not found")
+        raise ContractError(f"{path}: project file not found", where=str(path))
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ContractError(f"{path}: not valid YAML: {exc}") from None
+        raise ContractError(f"{path}: not valid YAML: {exc}", where=str(path)) from None
     return parse_project(data, path)
 
 
@@ -398,10 +403,14 @@ def load_project(name: str, projects_dir: Path) -> Project:
     path = project_dir(projects_dir, name) / "project.yaml"
     if not path.is_file():
         known = sorted(p.parent.name for p in projects_dir.glob("*/project.yaml"))
-        raise ContractError(f"{path}: project {name!r} not found; known projects: {', '.join(known) or 'none'}")
+        raise ContractError(
+            f"{path}: project {name!r} not found; known projects: {', '.join(known) or 'none'}", where=str(path)
+        )
     project = load_project_file(path)
     if project.name != name:
-        raise ContractError(f"{path}: name: {project.name!r} does not match its folder {name!r}")
+        raise ContractError(
+            f"{path}: name: {project.name!r} does not match its folder {name!r}", where=str(path), key="name"
+        )
     return project
 
 

@@ -48,13 +48,18 @@ def model_uri(project: str, alias: str = CHAMPION) -> str:
     return f"models:/{model_name(project)}@{alias}"
 
 
-def champion_version(client: MlflowClient, project: str) -> str | None:
-    """The version number holding the champion alias, or None if there is no champion (or no model yet)."""
+def alias_version(client: MlflowClient, project: str, alias: str) -> str | None:
+    """The version number holding ``alias``, or None if no version has it (or there is no model yet)."""
     from mlflow.exceptions import MlflowException
 
     try:
-        return str(client.get_model_version_by_alias(model_name(project), CHAMPION).version)
+        return str(client.get_model_version_by_alias(model_name(project), alias).version)
     except MlflowException as exc:
         if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}:
             return None
         raise
+
+
+def champion_version(client: MlflowClient, project: str) -> str | None:
+    """The version number holding the champion alias, or None if there is no champion (or no model yet)."""
+    return alias_version(client, project, CHAMPION)

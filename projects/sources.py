@@ -16,12 +16,13 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from fsspec.core import url_to_fs
+
 from projects.contract import ContractError, FilesSource, GeneratorSource, Project
+from projects.storage import ProjectStore
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from projects.storage import ProjectStore
 
 BATCH_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
 BATCH_SUFFIXES = (".csv", ".parquet")
@@ -107,8 +108,6 @@ def ingest_files(
     project: Project, store: ProjectStore, storage_options: dict[str, Any] | None = None
 ) -> list[LandedBatch]:
     """Copy CSV/Parquet batches from ``source.url`` into landing; files already landed are skipped."""
-    from fsspec.core import url_to_fs
-
     source = project.source
     if not isinstance(source, FilesSource):
         raise ContractError(f"project {project.name!r}: source.kind is {source.kind!r}, not 'files'")

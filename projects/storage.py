@@ -23,17 +23,18 @@ from typing import TYPE_CHECKING, Any, Literal
 import fsspec
 from fsspec.core import url_to_fs
 
+from projects.errors import PlatformError
+from projects.settings import Settings
+
 if TYPE_CHECKING:
     import pandas as pd
     from fsspec import AbstractFileSystem
-
-    from projects.settings import Settings
 
 Area = Literal["landing", "validated", "quarantine", "inference", "reports"]
 AREAS: tuple[Area, ...] = ("landing", "validated", "quarantine", "inference", "reports")
 
 
-class StorageError(RuntimeError):
+class StorageError(PlatformError, RuntimeError):
     """The data root cannot be reached or a location is unusable; the message names the URL."""
 
 
@@ -50,7 +51,7 @@ class DataRoot:
         try:
             fs, root = url_to_fs(url, **storage_options)
         except (ImportError, ValueError) as exc:
-            raise StorageError(f"data root {url!r}: {exc}") from exc
+            raise StorageError(f"data root {url!r}: {exc}", where=url) from exc
         return cls(url=url.rstrip("/"), fs=fs, root=root.rstrip("/"))
 
     @classmethod

@@ -20,7 +20,9 @@ the reason is in ``fetched.json`` and on stderr, and the holder reports it as it
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import pickle
 import shutil
 import subprocess
 import sys
@@ -30,7 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from projects.registry import champion_version, model_name, model_uri
+from serving.lookup import no_champion_reason, registry_client, short_error, unreachable_reason
+
 if TYPE_CHECKING:
+    # Types only: the server imports this module before it starts the fetch, and every import here would delay
+    # that start; the fetch process imports the contract and the settings in main() (see the staged imports).
     from projects.contract import Project
     from projects.settings import Settings
 
@@ -69,9 +76,6 @@ class Fetched:
 def fetch(project: Project, settings: Settings, into: Path) -> Fetched:
     """Resolve the champion and download its files under ``into``; errors become ``Fetched(error=...)``."""
     import mlflow
-
-    from projects.registry import champion_version, model_name, model_uri
-    from serving.model_holder import no_champion_reason, registry_client, short_error, unreachable_reason
 
     name = model_name(project.name)
     try:
@@ -116,8 +120,6 @@ def load_sklearn_dir(path: Path) -> Any:
             import cloudpickle
 
             return cloudpickle.load(handle)
-        import pickle
-
         return pickle.load(handle)  # noqa: S301 - a registered model of our own registry, as MLflow loads it
 
 
@@ -171,8 +173,6 @@ def take() -> Prefetch | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import gc
-
     gc.disable()  # a short-lived process: no cyclic collection while MLflow's ~10^5 objects are imported
     parser = argparse.ArgumentParser(prog="python -m serving.fetch", description=__doc__.split("\n\n")[0])
     parser.add_argument("--project", required=True)

@@ -18,7 +18,6 @@ import datetime as dt
 import gc
 import json
 import logging
-import os
 import platform
 import shutil
 import tempfile
@@ -26,19 +25,27 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cloudpickle  # noqa: F401 - what a champion's pickle is read with (import_for_unpickling)
+
+import pipelines.features  # noqa: F401 - the feature code a model's pickle may refer to (import_for_unpickling)
+from projects.clock import utc_now
 from projects.contract import Project, Task
+from projects.errors import PlatformError
 from projects.registry import TAG_CONTRACT_HASH, TAG_LIBRARIES, TAG_TRAINED_AT, champion_version, model_name, model_uri
+from projects.settings import Settings
+from serving.fetch import Fetched, Prefetch, load_sklearn_dir
+from serving.lookup import no_champion_reason, registry_client, short_error, unreachable_reason
+from serving.schema import example_record, model_frame, record_model, records_to_columns
+from serving.startup import resume_collector
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
     from mlflow import MlflowClient
-
-    from projects.settings import Settings
-    from serving.fetch import Fetched, Prefetch
 
 log = logging.getLogger("mlops.serving")
 
@@ -50,7 +57,7 @@ FETCH_TIMEOUT_S = 300.0  # the first champion's download by serving.fetch; then 
 COLLECTOR_PAUSE_MAX_S = 10.0  # a fetch slower than this: the garbage collector goes back on while it waits
 
 
-class ModelRejectedError(Exception):
+class ModelRejectedError(PlatformError):
     """A champion version this worker refuses to serve; the message is the readiness reason."""
 
 
@@ -66,7 +73,7 @@ class LoadedModel:
     contract_hash: str
     model: Any
     positive_index: int | None  # column of predict_proba holding the positive class; None: no probabilities
-    loaded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    loaded_at: dt.datetime = field(default_factory=utc_now)
 
     def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(prediction, probability) as float64 arrays: 1.0/0.0 and P(positive), or value and NaN."""
@@ -118,12 +125,10 @@ def positive_column(project: Project, model: Any) -> int | None:
 # --------------------------------------------------------------------------------------------- checks
 def running_libraries() -> dict[str, str]:
     """Versions of what a pickled model depends on, in this process (training records the same keys)."""
-    from importlib.metadata import version
-
     found = {"python": platform.python_version()}
     for name in ("scikit-learn", "numpy", "pandas", "mlflow"):
         try:
-            found[name] = version(name)
+            found[name] = installed_version(name)
         except Exception:  # noqa: S112 - a library that is not installed is simply not compared
             continue
     return found
@@ -164,55 +169,6 @@ def check_version_tags(project: Project, version: str, tags: dict[str, str]) -> 
     mismatches = library_mismatches(libraries, running_libraries())
     if mismatches:
         raise ModelRejectedError(f"library mismatch for version {version}: {'; '.join(mismatches)}")
-
-
-def short_error(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
-
-
-def unreachable_reason(tracking_url: str, exc: BaseException) -> str:
-    return f"tracking server unreachable at {tracking_url}: {short_error(exc)}"
-
-
-def no_champion_reason(uri: str, tracking_url: str) -> str:
-    return f"no champion: {uri} is not set in the registry at {tracking_url} (train a model and promote it first)"
-
-
-def registry_client(settings: Settings) -> MlflowClient:
-    """An MLflow client for the settings' registry that fails fast: a readiness reason beats minutes of retries."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    from pipelines.tracking import resolve
-
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    where = resolve(settings)
-    mlflow.set_tracking_uri(where.tracking_uri)
-    mlflow.set_registry_uri(where.registry_uri)
-    return MlflowClient(tracking_uri=where.tracking_uri, registry_uri=where.registry_uri)
-
-
-_COLLECTOR_PAUSED = threading.Event()
-
-
-def pause_collector_for_startup() -> None:
-    """No cyclic garbage collection until the first model is in (``serving.server``'s first act).
-
-    Starting a worker allocates ~10^6 long-lived objects (BentoML, pandas, scikit-learn, the model); the
-    collector walking them again and again made imports 10-15 % slower. The holder collects once, freezes
-    what is left and turns the collector back on after its first attempt, loaded or not.
-    """
-    gc.disable()
-    _COLLECTOR_PAUSED.set()
-
-
-def _resume_collector() -> None:
-    if _COLLECTOR_PAUSED.is_set():
-        _COLLECTOR_PAUSED.clear()
-        gc.enable()
 
 
 # --------------------------------------------------------------------------------------------- the holder
@@ -286,7 +242,7 @@ class ModelHolder:
         if self.prefetch is not None:
             prefetch, self.prefetch = self.prefetch, None
             self._guarded(lambda: self._load_prefetched(prefetch))
-            _resume_collector()
+            resume_collector()
             if self.current is not None:
                 self._stop.wait(self.poll_seconds)  # just loaded: the next poll imports MLflow, off the start
         first = True
@@ -294,7 +250,7 @@ class ModelHolder:
             self._guarded(self.refresh)
             if first:
                 first = False
-                _resume_collector()
+                resume_collector()
                 if self._settle_later:  # the full collection the first load left for later
                     self._settle_later = False
                     settle_garbage()
@@ -310,7 +266,7 @@ class ModelHolder:
     # -- one poll --------------------------------------------------------------------------------------
     def refresh(self) -> bool:
         """Resolve the alias; load, check and swap in a new champion. True if a new version was swapped in."""
-        self.last_check = dt.datetime.now(dt.UTC)
+        self.last_check = utc_now()
         try:
             version = champion_version(self._registry(), self.project.name)
         except Exception as exc:
@@ -327,7 +283,7 @@ class ModelHolder:
 
     def _load_prefetched(self, prefetch: Prefetch) -> bool:
         """The first load, from the files ``python -m serving.fetch`` downloaded (see serving/fetch.py)."""
-        self.last_check = dt.datetime.now(dt.UTC)
+        self.last_check = utc_now()
         try:
             import_for_unpickling()  # while the fetch downloads: the libraries any champion's pickle needs
             fetched = self._await(prefetch)
@@ -343,13 +299,11 @@ class ModelHolder:
 
     def _await(self, prefetch: Prefetch) -> Fetched:
         """Wait for the fetch, but never past ``stop()`` or ``FETCH_TIMEOUT_S``; a slow one turns the GC back on."""
-        from serving.fetch import Fetched
-
         started = time.monotonic()
         while (fetched := prefetch.poll()) is None:
             waited = time.monotonic() - started
             if waited > COLLECTOR_PAUSE_MAX_S:
-                _resume_collector()
+                resume_collector()
             if waited > FETCH_TIMEOUT_S:
                 return Fetched(error=f"the champion fetch took more than {FETCH_TIMEOUT_S:.0f}s and was stopped")
             if self._stop.wait(0.02):
@@ -424,8 +378,6 @@ class ModelHolder:
 
     def load_fetched(self, fetched: Fetched) -> LoadedModel:
         """A version ``serving.fetch`` downloaded: the same checks as ``load``, without importing MLflow."""
-        from serving.fetch import load_sklearn_dir
-
         version = str(fetched.version)
         check_version_tags(self.project, version, fetched.tags)
         try:
@@ -450,13 +402,13 @@ class ModelHolder:
 
 
 def import_for_unpickling() -> None:
-    """Import what unpickling any champion needs (scikit-learn's base, pandas, the feature code): ~1 s of CPU."""
-    import cloudpickle  # noqa: F401
+    """Import what unpickling any champion needs (scikit-learn's base, pandas): ~1 s of CPU.
+
+    cloudpickle and the feature code come with this module's own imports.
+    """
     import pandas  # noqa: F401
     import sklearn.compose
     import sklearn.pipeline  # noqa: F401
-
-    import pipelines.features  # noqa: F401
 
 
 def settle_garbage() -> None:
@@ -474,8 +426,6 @@ def settle_garbage() -> None:
 
 def warm_up(loaded: LoadedModel) -> None:
     """Score the contract's example record: proves the model takes the contract's frame before it serves."""
-    from serving.schema import example_record, model_frame, record_model, records_to_columns
-
     record = record_model(loaded.project).model_validate(example_record(loaded.project))
     frame = model_frame(loaded.project, records_to_columns(loaded.project, [record]))
     try:

@@ -11,24 +11,28 @@ traffic the service answered.
 from __future__ import annotations
 
 import io
+import os
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pipelines.datasets import CoercionError, coerce_types
 from projects.contract import FeatureType, Project
+from projects.errors import PlatformError
+from projects.sources import read_frame
+from projects.storage import open_url
+from projects.workspace import Workspace
+from serving.model_holder import LoadedModel, ModelHolder
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from projects.workspace import Workspace
-    from serving.model_holder import LoadedModel
 
 FORMATS = (".csv", ".parquet")
 CHUNK_ROWS = 50_000
 MAX_EXAMPLES = 5
 
 
-class PredictError(ValueError):
+class PredictError(PlatformError, ValueError):
     """Input that cannot be scored, or no usable champion; the message names the file, column and rows."""
 
 
@@ -48,8 +52,6 @@ def _suffix(location: str, role: str) -> str:
 
 
 def read_input(location: str, storage_options: dict[str, Any] | None = None) -> pd.DataFrame:
-    from projects.sources import read_frame
-    from projects.storage import open_url
 
     suffix = _suffix(location, "--input")
     try:
@@ -71,7 +73,6 @@ def _rows(mask: pd.Series) -> str:
 
 def check_input(project: Project, frame: pd.DataFrame, source: str) -> pd.DataFrame:
     """The service's contract checks, vectorised: an error names the file, the column and example rows."""
-    from pipelines.datasets import CoercionError, coerce_types
 
     schema = project.schema
     required = [schema.id.name, *schema.model_inputs]
@@ -133,7 +134,6 @@ def score_frame(loaded: LoadedModel, frame: pd.DataFrame, chunk_rows: int = CHUN
 
 
 def write_output(frame: pd.DataFrame, location: str, storage_options: dict[str, Any] | None = None) -> None:
-    from projects.storage import open_url
 
     suffix = _suffix(location, "--output")
     buffer = io.BytesIO()
@@ -147,7 +147,6 @@ def write_output(frame: pd.DataFrame, location: str, storage_options: dict[str, 
 
 def champion(ws: Workspace) -> LoadedModel:
     """Resolve, check and load the champion now (no background thread: a command waits for it)."""
-    from serving.model_holder import ModelHolder
 
     holder = ModelHolder(ws.project, ws.settings)
     holder.refresh()
@@ -158,7 +157,6 @@ def champion(ws: Workspace) -> LoadedModel:
 
 def _options(ws: Workspace, location: str) -> dict[str, Any]:
     """The self-hosted object store's endpoint for s3:// files (as for the data root)."""
-    import os
 
     endpoint = ws.settings.s3_endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
     return {"client_kwargs": {"endpoint_url": endpoint}} if location.startswith("s3://") and endpoint else {}

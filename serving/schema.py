@@ -11,16 +11,15 @@ Types are strict where lax parsing would hide a client bug: "3" is not a number,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from projects.contract import Feature, FeatureType, Project, Task
+from projects.inference_log import per_project, record_columns, typed_frame
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     import pandas as pd
 
 RECORDS = "records"  # the request's one field: the list of records to score
@@ -190,7 +189,6 @@ def response_model(project: Project) -> type[BaseModel]:
 
 def _attributes(project: Project) -> list[tuple[str, str]]:
     """(column, record attribute) pairs, worked out once per contract: this runs for every request."""
-    from monitoring.inference_log import per_project, record_columns
 
     pairs: list[tuple[str, str]] = per_project(
         project, "attributes", lambda p: [(n, attribute(n)) for n in record_columns(p)]
@@ -205,6 +203,5 @@ def records_to_columns(project: Project, records: Sequence[BaseModel]) -> dict[s
 
 def model_frame(project: Project, columns: dict[str, list[Any]]) -> pd.DataFrame:
     """The model's input: ``schema.model_inputs`` typed exactly as training saw them."""
-    from monitoring.inference_log import typed_frame
 
     return typed_frame(project, columns, project.schema.model_inputs)

@@ -10,26 +10,24 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from pydantic import BaseModel
+
+from projects.errors import PlatformError
+from projects.inference_log import InferenceLogWriter
+from projects.settings import Settings
+from projects.workspace import Workspace
+from serving.fetch import take
+from serving.model_holder import LoadedModel, ModelHolder
 from serving.schema import attribute, model_frame, records_to_columns, response_model
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from pydantic import BaseModel
-
-    from monitoring.inference_log import InferenceLogWriter
-    from projects.settings import Settings
-    from projects.workspace import Workspace
-    from serving.model_holder import LoadedModel, ModelHolder
-
 
 ENV_GC_FREEZE = "MLOPS_SERVING_GC_FREEZE"  # "false": no gc.freeze() after loads (only to measure its effect)
 
 
-class NotReadyError(RuntimeError):
+class NotReadyError(PlatformError, RuntimeError):
     """No model loaded yet; the message is the readiness reason (a transport answers 503 with it)."""
 
 
@@ -43,7 +41,10 @@ class ServingMetrics:
 
     @classmethod
     def create(cls) -> ServingMetrics:
-        import prometheus_client as prom
+        # Not at module level: prometheus_client reads PROMETHEUS_MULTIPROC_DIR when it is imported, and the
+        # server sets that only after it has imported this module (serving/server.py); imported earlier, the
+        # series would live in this process alone and /metrics would show none of them.
+        import prometheus_client as prom  # noqa: PLC0415
 
         return cls(
             model_info=prom.Gauge(
@@ -89,11 +90,6 @@ class Scorer:
     @classmethod
     def open(cls, project: str, settings: Settings | None = None, metrics: bool = True) -> Scorer:
         """Open the workspace, start polling the champion and start the log writer."""
-        from monitoring.inference_log import InferenceLogWriter
-        from projects.workspace import Workspace
-        from serving.fetch import take
-        from serving.model_holder import ModelHolder
-
         ws = Workspace.open(project, settings)
         freeze = os.environ.get(ENV_GC_FREEZE, "true").strip().lower() not in {"0", "false", "no", "off"}
         holder = ModelHolder(ws.project, ws.settings, freeze_gc=freeze, prefetch=take()).start()

@@ -26,6 +26,12 @@ import os
 import signal
 from pathlib import Path
 
+from serving.startup import pause_collector_for_startup
+
+# Every other import is staged inside main(): the SIGTERM handler and the paused collector come first, then the
+# champion fetch is started, and only then are the libraries imported, while the fetch downloads on the other
+# core (pyproject.toml exempts this file from the module-level import rule for that reason).
+
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m serving.server", description=__doc__.split("\n\n")[0])
@@ -48,8 +54,6 @@ def main(argv: list[str] | None = None) -> None:
     # over, shuts down gracefully (the inference log is flushed) and re-raises it, and this turns that into
     # exit status 0, as under `bentoml serve`, rather than "killed by signal 15".
     signal.signal(signal.SIGTERM, _stopped)
-    from serving.model_holder import pause_collector_for_startup
-
     pause_collector_for_startup()
     args = parse(argv)
     os.environ["MLOPS_PROJECT"] = args.project
@@ -100,7 +104,7 @@ LATER_MODULES = (
     *(f"mlflow.store.artifact.{kind}_artifact_repo" for kind in ("http", "local", "s3", "models", "runs")),
     "mlflow.store.artifact.mlflow_artifacts_repo",
     "serving.fetch",
-    "monitoring.inference_log",
+    "projects.inference_log",
     "fastparquet.writer",
     "s3fs",
 )

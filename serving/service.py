@@ -19,9 +19,14 @@ import logging
 import os
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.responses import JSONResponse
 
-from projects.settings import disable_telemetry
+from projects.contract import load_project
+from projects.settings import disable_telemetry, load_settings
+from serving.guard import ContractGuard, RequiredBodyInDocs
+from serving.schema import request_model, response_model
+from serving.scoring import NotReadyError, Scorer
 
 ENV_PROJECT = "MLOPS_PROJECT"
 ENV_WORKERS = "MLOPS_SERVING_WORKERS"
@@ -61,7 +66,6 @@ def _info_app(project_name: str) -> Any:
     """GET /metadata and GET /ready: plain reads, documented in the service's OpenAPI with the rest."""
     import bentoml
     from fastapi import FastAPI
-    from fastapi.responses import JSONResponse
 
     app = FastAPI(title=f"{project_name} model information")
 
@@ -86,8 +90,6 @@ class _QuietClientErrors(logging.Filter):
     """BentoML logs a traceback at ERROR for every invalid request; a client's mistake is not a server error."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from pydantic import ValidationError
-
         error = record.exc_info[1] if record.exc_info else None
         return not isinstance(error, ValidationError)
 
@@ -120,13 +122,6 @@ def build_service(project_name: str, workers: int = 1) -> Any:
     """The service class for one project: request and response models generated from its contract."""
     disable_telemetry()
     import bentoml
-    from starlette.responses import JSONResponse
-
-    from projects.contract import load_project
-    from projects.settings import load_settings
-    from serving.guard import ContractGuard, RequiredBodyInDocs
-    from serving.schema import request_model, response_model
-    from serving.scoring import NotReadyError, Scorer
 
     project = load_project(project_name, load_settings().projects_dir)
     request, response = request_model(project), response_model(project)

@@ -20,9 +20,8 @@ import datetime as dt
 import zlib
 from typing import TYPE_CHECKING, ClassVar
 
-import numpy as np
-
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from projects.contract import Project
@@ -79,10 +78,14 @@ class ChurnGenerator:
         self.seed = seed
 
     def _rng(self, date: dt.date, scenario: str) -> np.random.Generator:
+        import numpy as np
+
         key = zlib.crc32(f"{self.seed}|{date.isoformat()}|{scenario}".encode())
         return np.random.default_rng(key)
 
     def batch(self, date: dt.date, scenario: str, rows: int) -> pd.DataFrame:
+        import numpy as np
+
         if scenario not in self.scenarios:
             raise ValueError(f"unknown scenario {scenario!r}; expected one of {self.scenarios}")
         rng = self._rng(date, scenario)
@@ -94,6 +97,7 @@ class ChurnGenerator:
         return frame
 
     def _customers(self, rng: np.random.Generator, date: dt.date, n: int, drifted: bool) -> pd.DataFrame:
+        import numpy as np
         import pandas as pd
 
         start = dt.datetime.combine(date, dt.time(0, 0), tzinfo=dt.UTC)
@@ -127,6 +131,7 @@ class ChurnGenerator:
 
     def _break(self, frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         """Apply the four data-quality problems; cleaning fixes the first and last, the suite stops the rest."""
+        import numpy as np
         import pandas as pd
 
         n = len(frame)

@@ -63,9 +63,9 @@ def bench_project() -> Any:
 
 def make_frame(project: Any, scenario: str, rows: int, day: dt.date, seed: int) -> pd.DataFrame:
     """Generator rows typed as the inference log types them, with a ``served_at`` spread over one day."""
-    from monitoring.inference_log import SERVED_AT
     from pipelines.datasets import coerce_types
     from projects.churn.generator import ChurnGenerator
+    from projects.inference_log import SERVED_AT
 
     frame = coerce_types(project, ChurnGenerator(project, seed).batch(day, scenario, rows))
     rng = np.random.default_rng(seed)
@@ -265,7 +265,7 @@ def _prepare(data_dir: Path, sizes: tuple[int, ...]) -> None:
 
 def _write_log(folder: Path, project: Any, window: pd.DataFrame) -> None:
     """The window as the service would have logged it: id, inputs, sensitive, outputs, version, time."""
-    from monitoring.inference_log import (
+    from projects.inference_log import (
         MODEL_VERSION,
         PREDICTION,
         PROBABILITY,

@@ -22,7 +22,7 @@ def run_once() -> tuple[float, dict[str, object]]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")} | {"MLOPS_HOME": home}
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "pipelines.cli", "run", "--project", "churn"],
+            [sys.executable, "-m", "mlops", "run", "--project", "churn"],
             cwd=REPO,
             env=env,
             check=True,

@@ -129,13 +129,13 @@ def make_registry(home: Path, quick: bool) -> tuple[Any, dict[str, str]]:
         day = dt.date(2026, 1, 1) + dt.timedelta(days=offset)
         frame = churn_frame(ws.project, 300 if quick else 1000, day)
         ws.store.write_parquet("validated", f"{day.isoformat()}_baseline.parquet", frame=frame)
-    platform = train(ws, promote=False).version
+    platform = train(ws).version
     light = register_light(ws, churn_frame(ws.project, 2000, dt.date(2026, 1, 1)))
     return ws, {"light": light, "platform": platform}
 
 
 def bodies(ws: Any, folder: Path) -> dict[int, Path]:
-    from monitoring.inference_log import record_columns
+    from projects.inference_log import record_columns
     from tests.serving.champions import churn_frame
 
     frame = churn_frame(ws.project, 100, dt.date(2026, 5, 1)).fillna({"data_usage_gb": 100.0})
@@ -207,7 +207,7 @@ def _bento(name: str, env: dict[str, str], folder: Path) -> Served:
     from tests.conftest import free_port
 
     port = free_port()
-    args = [sys.executable, "-m", "pipelines.cli", "serve", "--project", "churn", "--port", str(port), "--workers", "1"]
+    args = [sys.executable, "-m", "mlops", "serve", "--project", "churn", "--port", str(port), "--workers", "1"]
     return start(name, args, env, port, folder)
 
 

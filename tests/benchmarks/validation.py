@@ -156,10 +156,10 @@ def import_times() -> dict[str, tuple[float, float]]:
     """Fresh interpreters (wall, CPU): what `mlops --help` pays, and what a first validation pays for GX."""
     out = {}
     for label, code in (
-        ("import pipelines.cli", "import pipelines.cli"),
+        ("import mlops.cli", "import mlops.cli"),
         (
             "mlops --help",
-            "import sys; sys.argv = ['mlops', '--help']\nfrom pipelines.cli import main\ntry: main()\n"
+            "import sys; sys.argv = ['mlops', '--help']\nfrom mlops.cli import main\ntry: main()\n"
             "except SystemExit: pass",
         ),
         ("import great_expectations", "import great_expectations"),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from pipelines.cli import app
+from mlops.cli import app
 from tests.data.conftest import REPO
 
 runner = CliRunner()
@@ -48,7 +48,7 @@ def test_validate_then_quarantine_commands(mlops_home: Path) -> None:
 
 def test_unknown_batch_is_one_clear_line_and_exit_2(mlops_home: Path) -> None:
     env = {**os.environ, "MLOPS_HOME": str(mlops_home)}
-    command = [sys.executable, "-m", "pipelines.cli", "quarantine", "show", "nope", "--project", "churn"]
+    command = [sys.executable, "-m", "mlops", "quarantine", "show", "nope", "--project", "churn"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, check=False)
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip() == "error: no quarantined batch 'nope'; known: none", done.stderr

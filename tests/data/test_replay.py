@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.quarantine import list_quarantine, read_report, replay
+from pipelines.quarantine import QuarantineError, list_quarantine, read_report, replay
 from pipelines.validate import validate_landing
-from projects.contract import ContractError
 from projects.settings import Settings
 from projects.sources import generate_batches, read_frame
 from projects.workspace import Workspace
@@ -85,5 +84,5 @@ def test_a_contract_change_can_release_a_batch(mlops_home: Path, tmp_path: Path)
 
 def test_unknown_batch_names_the_known_ones(churn: Workspace) -> None:
     quarantined(churn)
-    with pytest.raises(ContractError, match=f"no quarantined batch 'nope'; known: {KEY}"):
+    with pytest.raises(QuarantineError, match=f"no quarantined batch 'nope'; known: {KEY}"):
         replay(churn, ["nope"], now=NOW)

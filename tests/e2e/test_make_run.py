@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from monitoring.inference_log import log_frame, read_part
+from projects.inference_log import log_frame, read_part
 from tests.conftest import free_port
 from tests.test_readme_commands import WALKTHROUGH_PREFIXES, readme_commands
 
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def make(*args: str, home: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")} | {"MLOPS_HOME": str(home)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "MLFLOW_"))} | {"MLOPS_HOME": str(home)}
     return subprocess.run(
         ["make", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -49,9 +49,9 @@ def registry_champion(home: Path) -> str:
 def service_metadata(home: Path) -> dict[str, object]:
     """Start the service on the state make run left, and ask it which model it serves."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")} | {"MLOPS_HOME": str(home)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "MLFLOW_"))} | {"MLOPS_HOME": str(home)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "serve", "--project", "churn", "--port", str(port)],
+        [sys.executable, "-m", "mlops", "serve", "--project", "churn", "--port", str(port)],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -90,7 +90,9 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> 
 def run_readme_walkthrough(workdir: Path) -> list[str]:
     """Run the README's `.venv/bin/mlops|mlflow` commands literally, in order, from a folder whose .mlops is
     the state make run left. Servers (serve, mlflow ui) are started, called over HTTP and stopped."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")} | {"MLOPS_HOME": str(workdir / ".mlops")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "MLFLOW_"))} | {
+        "MLOPS_HOME": str(workdir / ".mlops")
+    }
     ran = []
     for command, need in readme_commands():
         if need or not command.startswith(WALKTHROUGH_PREFIXES):
@@ -213,7 +215,11 @@ def test_make_run_runs_a_project_fed_by_files(tmp_path: Path) -> None:
 
     home = tmp_path / ".mlops"
     env_projects = {"MLOPS_PROJECTS_DIR": str(tmp_path / "projects")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")} | {"MLOPS_HOME": str(home)} | env_projects
+    env = (
+        {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "MLFLOW_"))}
+        | {"MLOPS_HOME": str(home)}
+        | env_projects
+    )
     done = subprocess.run(
         ["make", "run", "PROJECT=telco"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False
     )

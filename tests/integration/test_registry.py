@@ -16,20 +16,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines import tracking
+from mlops.jobs import gate, train_and_gate
 from pipelines.promotion import (
     ABORTED,
     PROMOTED,
     REJECTED,
     PromotionError,
-    alias_version,
     list_versions,
     move_champion,
-    promote_if_better,
     rollback,
 )
 from pipelines.training import TrainingError, train
-from projects import registry
+from projects import registry, tracking
+from projects.registry import alias_version
 from projects.settings import REPO_ROOT, Settings
 from projects.workspace import Workspace
 from tests.conftest import free_port
@@ -92,7 +91,7 @@ def tags_of(ws: Workspace, version: str) -> dict[str, str]:
 
 # --------------------------------------------------------------------------------------------- training
 def test_train_logs_everything_and_the_first_model_above_the_floor_becomes_champion(ws: Workspace):
-    result = train(ws)
+    result = train_and_gate(ws)
     client = client_for(ws)
     # The gate promoted it and wrote its numbers and reason on the version
     assert result.decision is not None and result.decision.decision == PROMOTED, result.decision
@@ -108,7 +107,7 @@ def test_train_logs_everything_and_the_first_model_above_the_floor_becomes_champ
     )
     assert registry.TAG_PROMOTED_AT in tags
     # The run carries params, metrics and the train/holdout datasets with source and digest
-    run = client.get_run(result.run_id)
+    run = client.get_run(result.training.run_id)
     training = ws.project.training
     trained_batches = min(training.window_batches, builders.BATCHES) - training.holdout_batches
     assert run.data.params["train_rows"] == str(trained_batches * builders.ROWS)
@@ -125,10 +124,10 @@ def test_logged_artifacts_serve_monitoring_and_serving(ws: Workspace):
     import mlflow
     import mlflow.sklearn
 
-    result = train(ws)
+    result = train_and_gate(ws)
     client = client_for(ws)
     # Reference sample: training rows only, with the columns monitoring needs
-    folder = Path(client.download_artifacts(result.run_id, "reference"))
+    folder = Path(client.download_artifacts(result.training.run_id, "reference"))
     reference = pd.read_parquet(folder / "reference.parquet")
     schema = ws.project.schema
     assert set(reference.columns) == {schema.id.name, schema.timestamp.name, *schema.model_inputs, "gender", "churned"}
@@ -151,13 +150,13 @@ def test_logged_artifacts_serve_monitoring_and_serving(ws: Workspace):
     card = ws.store.read_text("reports", "model_cards", "v1.html")
     for needle in ("Confusion matrix", "ROC curve", "Permutation importance", "female", "Behavioural tests"):
         assert needle in card, needle
-    logged = Path(client.download_artifacts(result.run_id, registry.ARTIFACT_MODEL_CARD))
+    logged = Path(client.download_artifacts(result.training.run_id, registry.ARTIFACT_MODEL_CARD))
     assert logged.read_text() == card
 
 
 def test_the_logged_model_loads_without_this_repository_on_the_path(ws: Workspace, tmp_path: Path):
     """The pipeline's own cast step is pickled by value: serving needs scikit-learn, not our packages."""
-    train(ws)
+    train_and_gate(ws)
     sample = tmp_path / "rows.parquet"
     builders.concat(builders.churn_batches(ws.project, batches=1))[ws.project.schema.model_inputs].head(7).to_parquet(
         sample
@@ -185,7 +184,7 @@ def test_the_logged_model_loads_without_this_repository_on_the_path(ws: Workspac
 
 def test_first_model_below_the_floor_is_registered_but_not_champion(ws: Workspace):
     strict = variant(ws, builders.with_gate(ws.project, floor=0.99))
-    result = train(strict)
+    result = train_and_gate(strict)
     assert result.decision.decision == REJECTED
     assert alias_version(client_for(ws), "churn", registry.CHAMPION) is None, "no champion below the floor"
     tags = tags_of(ws, result.version)
@@ -196,13 +195,13 @@ def test_too_little_validated_data_is_a_clear_error(settings: Settings, migrated
     workspace = Workspace.open("churn", with_registry(settings, migrated_db))
     builders.write_validated(workspace.store, baseline[:2])
     with pytest.raises(TrainingError, match=r"2 validated batch\(es\); training needs at least 3"):
-        train(workspace)
+        train_and_gate(workspace)
 
 
 # --------------------------------------------------------------------------------------------- the gate
 def test_worse_challenger_is_never_promoted(ws: Workspace):
-    train(ws)
-    worse = train(variant(ws, builders.dummy(ws.project)))
+    train_and_gate(ws)
+    worse = train_and_gate(variant(ws, builders.dummy(ws.project)))
     assert worse.decision.decision == REJECTED
     assert "improvement" in worse.decision.reason and "champion v1" in worse.decision.reason
     assert alias_version(client_for(ws), "churn", registry.CHAMPION) == "1"
@@ -213,8 +212,8 @@ def test_worse_challenger_is_never_promoted(ws: Workspace):
 def test_unfair_challenger_is_rejected_even_when_more_accurate(ws: Workspace, baseline):
     builders.write_validated(ws.store, builders.gender_biased(baseline))  # overwrite: churn depends on gender
     fair = variant(ws, builders.with_gate(ws.project, floor=0.6))
-    assert train(fair).decision.decision == PROMOTED
-    unfair = train(variant(ws, builders.with_sensitive_input(fair.project)))
+    assert train_and_gate(fair).decision.decision == PROMOTED
+    unfair = train_and_gate(variant(ws, builders.with_sensitive_input(fair.project)))
     numbers = unfair.decision.numbers
     assert numbers["challenger.roc_auc"] > numbers["champion.roc_auc"], "the unfair model is the more accurate one"
     assert unfair.decision.decision == REJECTED
@@ -224,8 +223,8 @@ def test_unfair_challenger_is_rejected_even_when_more_accurate(ws: Workspace, ba
 
 
 def test_invariance_breaker_is_rejected_for_that_reason_alone(ws: Workspace):
-    train(ws)
-    breaker = train(variant(ws, builders.with_region_invariance(ws.project)))
+    train_and_gate(ws)
+    breaker = train_and_gate(variant(ws, builders.with_region_invariance(ws.project)))
     failed = [c.name for c in breaker.decision.checks if not c.passed]
     assert failed == ["behaviour: region does not change the score"], breaker.decision.reason
     assert alias_version(client_for(ws), "churn", registry.CHAMPION) == "1"
@@ -234,7 +233,9 @@ def test_invariance_breaker_is_rejected_for_that_reason_alone(ws: Workspace):
 # --------------------------------------------------------------------------------------------- rollback
 def test_rollback_restores_the_previous_champion_and_never_repromotes(ws: Workspace):
     for _ in range(3):
-        assert train(ws).decision.decision == PROMOTED  # same data, same model: equal metric passes min_improvement 0
+        assert (
+            train_and_gate(ws).decision.decision == PROMOTED
+        )  # same data, same model: equal metric passes min_improvement 0
     client = client_for(ws)
     assert (alias_version(client, "churn", registry.CHAMPION), alias_version(client, "churn", registry.PREVIOUS)) == (
         "3",
@@ -248,7 +249,7 @@ def test_rollback_restores_the_previous_champion_and_never_repromotes(ws: Worksp
     assert tags[registry.TAG_ROLLED_BACK] == "true" and tags[registry.TAG_DECISION] == "rolled_back"
     assert json.loads(client.get_registered_model("churn").tags[registry.TAG_LAST_ROLLBACK])["restored"] == "2"
     # The rolled-back version is refused by the gate, whatever its numbers
-    again = promote_if_better(ws, "3")
+    again = gate(ws, "3")
     assert again.decision == REJECTED and "never promoted again" in again.reason
     assert alias_version(client, "churn", registry.CHAMPION) == "2"
     # Rolling back twice walks to v1; a third time there is nothing left
@@ -260,8 +261,8 @@ def test_rollback_restores_the_previous_champion_and_never_repromotes(ws: Worksp
 
 def test_promotion_aborts_when_the_champion_moved_after_the_gate_read_it(ws: Workspace):
     for _ in range(2):
-        train(ws)
-    train(ws, promote=False)
+        train_and_gate(ws)
+    train(ws)
     client = client_for(ws)
     assert alias_version(client, "churn", registry.CHAMPION) == "2"
     # The gate compared v3 with v1, but v2 became champion meanwhile (another machine): it must not move
@@ -282,9 +283,9 @@ def _env(ws: Workspace) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_two_racing_promotions_from_two_processes_leave_one_champion_and_a_correct_previous(ws: Workspace):
-    train(ws)
+    train_and_gate(ws)
     for _ in range(2):
-        train(ws, promote=False)
+        train(ws)
     # When two processes gate v2 and v3 at the same moment
     procs = [
         subprocess.Popen(
@@ -309,7 +310,7 @@ def test_two_racing_promotions_from_two_processes_leave_one_champion_and_a_corre
 
 
 def test_unreachable_tracking_server_fails_fast_with_a_clear_message_and_no_alias_change(ws: Workspace):
-    train(ws)
+    train_and_gate(ws)
     registry_uri = ws.settings.tracking_url
     dead = f"http://127.0.0.1:{free_port()}"
     env = _env(ws) | {"MLOPS_TRACKING_URI": dead, "MLOPS_REGISTRY_URI": registry_uri}
@@ -331,10 +332,10 @@ def test_regression_project_trains_gates_and_gets_a_residual_model_card(
     monkeypatch.setenv("MLOPS_PROJECTS_DIR", str(tmp_path / "projects"))
     energy = Workspace.open(builders.REGRESSION_NAME, with_registry(Settings(), migrated_db))
     builders.write_validated(energy.store, builders.regression_batches(energy.project))
-    result = train(energy)
+    result = train_and_gate(energy)
     assert result.decision.decision == PROMOTED, result.decision.reason
     assert "group_error_gap" in result.decision.reason
-    assert result.holdout_metrics["rmse"] < 25
+    assert result.training.holdout_metrics["rmse"] < 25
     card = energy.store.read_text("reports", "model_cards", "v1.html")
     assert "Residuals" in card and "Predicted vs actual" in card and "old-town" in card
 
@@ -342,11 +343,11 @@ def test_regression_project_trains_gates_and_gets_a_residual_model_card(
 def test_registry_commands_list_roll_back_and_refuse_a_rolled_back_version(ws: Workspace):
     from typer.testing import CliRunner
 
-    from pipelines.cli import app
+    from mlops.cli import app
 
-    train(ws)
-    train(ws)  # equal metric: promoted, v1 becomes previous
-    train(variant(ws, builders.dummy(ws.project)))
+    train_and_gate(ws)
+    train_and_gate(ws)  # equal metric: promoted, v1 becomes previous
+    train_and_gate(variant(ws, builders.dummy(ws.project)))
     rows = list_versions(ws)
     assert [(r["version"], r["aliases"], r["decision"]) for r in rows] == [
         ("3", [], REJECTED),

@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines import tracking
-from pipelines.promotion import PROMOTED, alias_version
+from mlops.jobs import train_and_gate
+from pipelines.promotion import PROMOTED
 from pipelines.training import train
-from projects import registry
+from projects import registry, tracking
+from projects.registry import alias_version
 from projects.settings import REPO_ROOT, Settings
 from projects.workspace import Workspace
 from tests.conftest import free_port
@@ -173,7 +174,7 @@ def test_train_and_promote_through_a_tracking_server_on_postgresql_and_s3(
     import mlflow.sklearn
     import psycopg2
 
-    result = train(server_ws)
+    result = train_and_gate(server_ws)
     assert result.decision.decision == PROMOTED, result.decision.reason
     client = tracking.configure(server_ws.settings)
     assert alias_version(client, server_ws.name, registry.CHAMPION) == "1"
@@ -195,9 +196,9 @@ def test_train_and_promote_through_a_tracking_server_on_postgresql_and_s3(
 
 
 def test_two_racing_promotions_through_the_server_leave_one_champion_and_a_correct_previous(server_ws: Workspace):
-    train(server_ws)
+    train_and_gate(server_ws)
     for _ in range(2):
-        train(server_ws, promote=False)
+        train(server_ws)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
     procs = [
         subprocess.Popen(

@@ -48,4 +48,4 @@ def test_decide(changes: dict[str, object], action: str, words: str) -> None:
 
 def test_unknown_trigger_kind_is_named() -> None:
     with pytest.raises(ValueError, match=r"trigger\.kind 'cloud': expected one of local"):
-        make_trigger("cloud")
+        make_trigger("cloud", lambda ws: {})

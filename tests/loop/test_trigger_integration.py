@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from mlops.jobs import retrain
 from monitoring.trigger import BUSY, COOLDOWN, NO_DRIFT, RETRAIN, WAITING, act_on_drift
 from pipelines.datasets import coerce_types
 from projects import registry
@@ -38,20 +39,20 @@ def land_validated(ws: Workspace, scenario: str, first: dt.date, batches: int) -
 
 
 def versions(ws: Workspace) -> list[str]:
-    from pipelines import tracking
+    from projects import tracking
 
     client = tracking.configure(ws.settings)
     return sorted(str(mv.version) for mv in client.search_model_versions(f"name='{registry.model_name(ws.name)}'"))
 
 
 def champion(ws: Workspace) -> str | None:
-    from pipelines import tracking
+    from projects import tracking
 
     return registry.champion_version(tracking.configure(ws.settings), ws.name)
 
 
 def last_trigger(ws: Workspace) -> dict[str, object]:
-    from pipelines import tracking
+    from projects import tracking
 
     model = tracking.configure(ws.settings).get_registered_model(registry.model_name(ws.name))
     return dict(json.loads(model.tags[registry.TAG_LAST_TRIGGER]))
@@ -60,17 +61,17 @@ def last_trigger(ws: Workspace) -> dict[str, object]:
 @pytest.fixture
 def ws(settings: Settings) -> Workspace:
     """A champion (version 1) trained on 4 baseline batches: 2 trained on, the newest 2 held out."""
-    from pipelines.training import train
+    from mlops.jobs import train_and_gate
 
     workspace = Workspace.open("churn", settings)
     land_validated(workspace, "baseline", FIRST_DAY, 4)
-    result = train(workspace, promote=True)
-    assert result.decision is not None and result.decision.promoted, result.decision
+    result = train_and_gate(workspace)
+    assert result.decision.promoted, result.decision
     return workspace
 
 
 def test_no_drift_no_retrain_and_the_decision_is_recorded(ws: Workspace) -> None:
-    decision = act_on_drift(ws, drift_detected=False)
+    decision = act_on_drift(ws, drift_detected=False, retrain=retrain)
     assert decision.action == NO_DRIFT and not decision.triggered
     assert versions(ws) == ["1"]
     assert last_trigger(ws)["action"] == NO_DRIFT, "the decision is kept on the registered model"
@@ -78,7 +79,7 @@ def test_no_drift_no_retrain_and_the_decision_is_recorded(ws: Workspace) -> None
 
 def test_drift_without_new_labels_waits(ws: Workspace) -> None:
     """The holdout batches are newer than the rows trained on, but the champion was judged on them: not new."""
-    decision = act_on_drift(ws, drift_detected=True)
+    decision = act_on_drift(ws, drift_detected=True, retrain=retrain)
     assert decision.action == WAITING, decision.reason
     assert "no new labels: waiting" in decision.reason
     assert versions(ws) == ["1"] and last_trigger(ws)["action"] == WAITING
@@ -86,12 +87,12 @@ def test_drift_without_new_labels_waits(ws: Workspace) -> None:
 
 def test_drift_with_new_labels_retrains_once_then_cools_down(ws: Workspace) -> None:
     land_validated(ws, "market_shift", FIRST_DAY + dt.timedelta(days=4), 4)
-    first = act_on_drift(ws, drift_detected=True)
+    first = act_on_drift(ws, drift_detected=True, retrain=retrain)
     assert first.action == RETRAIN and first.outcome["version"] == "2", first
     assert first.outcome["decision"] == "promoted", f"the retrained model should win after the shift: {first.outcome}"
     assert champion(ws) == "2"
 
-    second = act_on_drift(ws, drift_detected=True)
+    second = act_on_drift(ws, drift_detected=True, retrain=retrain)
     assert second.action == COOLDOWN, second.reason
     assert versions(ws) == ["1", "2"], "a second monitor inside the cooldown must not retrain"
 
@@ -100,7 +101,8 @@ def test_two_concurrent_monitors_retrain_exactly_once(ws: Workspace, mlops_home:
     land_validated(ws, "market_shift", FIRST_DAY + dt.timedelta(days=4), 4)
     code = (
         "import json; from projects.workspace import Workspace; from monitoring.trigger import act_on_drift; "
-        "print(json.dumps(act_on_drift(Workspace.open('churn'), drift_detected=True).action))"
+        "from mlops.jobs import retrain; "
+        "print(json.dumps(act_on_drift(Workspace.open('churn'), drift_detected=True, retrain=retrain).action))"
     )
     env = {"MLOPS_HOME": str(mlops_home), "PATH": "/usr/bin:/bin"}
     procs = [
@@ -121,7 +123,9 @@ def test_two_concurrent_monitors_retrain_exactly_once(ws: Workspace, mlops_home:
 def test_retrained_model_failing_the_gate_leaves_the_champion(ws: Workspace) -> None:
     land_validated(ws, "market_shift", FIRST_DAY + dt.timedelta(days=4), 4)
     strict = ws.project.model_copy(update={"gate": ws.project.gate.model_copy(update={"floor": 0.99})})
-    decision = act_on_drift(Workspace(settings=ws.settings, project=strict, store=ws.store), drift_detected=True)
+    decision = act_on_drift(
+        Workspace(settings=ws.settings, project=strict, store=ws.store), drift_detected=True, retrain=retrain
+    )
     assert decision.action == RETRAIN and decision.outcome["decision"] == "rejected", decision.outcome
     assert "floor" in str(decision.outcome["reason"])
     assert champion(ws) == "1", "a rejected challenger never takes the alias"

@@ -78,17 +78,16 @@ def trained(monitoring_settings: Settings) -> Trained:
     """Validated baseline batches -> pipelines.training.train -> the gate promotes version 1 to champion."""
     import mlflow.sklearn
 
-    from pipelines import tracking
-    from pipelines.training import train
-    from projects import registry
+    from mlops.jobs import train_and_gate
+    from projects import registry, tracking
 
     ws = Workspace.open("churn", monitoring_settings)
     for offset in range(TRAIN_BATCHES):
         day = FIRST_DAY + dt.timedelta(days=offset)
         frame = generated(ws.project, "baseline", day, ROWS_PER_BATCH)
         ws.store.write_parquet("validated", f"{day.isoformat()}_baseline.parquet", frame=frame)
-    result = train(ws, promote=True)
-    assert result.decision is not None and result.decision.decision == "promoted", result.decision
+    result = train_and_gate(ws)
+    assert result.decision.decision == "promoted", result.decision
     client = tracking.configure(ws.settings)
     mv = client.get_model_version(registry.model_name(ws.name), result.version)
     promoted_at = dt.datetime.fromisoformat(mv.tags[registry.TAG_PROMOTED_AT]).astimezone(dt.UTC)
@@ -108,8 +107,8 @@ def serve(
     """Score ``frame`` with ``model`` and log it as served between start and end (in ``chunks`` requests)."""
     import numpy as np
 
-    from monitoring.inference_log import InferenceLogWriter, record_columns
     from pipelines.features import model_scores
+    from projects.inference_log import InferenceLogWriter, record_columns
 
     project = ws.project
     probability = model_scores(model, frame[project.schema.model_inputs], project.task)

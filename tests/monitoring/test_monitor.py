@@ -76,7 +76,7 @@ def _html_columns(html: str) -> dict[str, tuple[str, float]]:
 
 
 def test_metrics_and_reports_are_logged_to_the_monitoring_experiment(drifted: tuple[Trained, MonitorResult]) -> None:
-    from pipelines import tracking
+    from projects import tracking
 
     trained, result = drifted
     client = tracking.configure(trained.ws.settings)
@@ -173,7 +173,7 @@ def test_result_json_is_strict_and_complete(drifted: tuple[Trained, MonitorResul
 def test_cli_prints_the_drifted_columns_and_the_report_path(trained: Trained) -> None:
     from typer.testing import CliRunner
 
-    from pipelines.cli import app
+    from mlops.cli import app
 
     ws = trained.ws  # the data root of the module's MLOPS_HOME, which the command opens itself
     frame = generated(ws.project, "covariate_drift", TRAFFIC_DAY, 1000)
@@ -192,7 +192,7 @@ def test_cli_prints_the_drifted_columns_and_the_report_path(trained: Trained) ->
 def test_cli_hands_the_decision_to_the_trigger(trained: Trained) -> None:
     from typer.testing import CliRunner
 
-    from pipelines.cli import app
+    from mlops.cli import app
 
     # a one-second window holds no traffic: no decision, so the trigger must not retrain
     result = CliRunner().invoke(app, ["monitor", "--project", "churn", "--window", "1s"])
@@ -203,7 +203,7 @@ def test_cli_hands_the_decision_to_the_trigger(trained: Trained) -> None:
 def test_cli_rejects_a_bad_window_naming_the_option(trained: Trained) -> None:
     from typer.testing import CliRunner
 
-    from pipelines.cli import app
+    from mlops.cli import app
 
     result = CliRunner().invoke(app, ["monitor", "--project", "churn", "--window", "fortnight"])
     assert result.exit_code == 2
@@ -213,7 +213,7 @@ def test_cli_rejects_a_bad_window_naming_the_option(trained: Trained) -> None:
 def test_cli_without_a_champion_says_what_to_do(trained: Trained, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from pipelines.cli import app
+    from mlops.cli import app
 
     # unset: mlflow.set_tracking_uri/set_registry_uri exported the module's stores into this process
     env = {"MLOPS_HOME": str(tmp_path), "MLFLOW_TRACKING_URI": None, "MLFLOW_REGISTRY_URI": None}

@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from monitoring.inference_log import InferenceLogError, InferenceLogWriter, record_columns
 from monitoring.monitor import sample_window
 from projects.contract import Project, load_project
+from projects.inference_log import InferenceLogError, InferenceLogWriter, record_columns
 from projects.settings import REPO_ROOT, Settings
 from projects.storage import DataRoot, ProjectStore
 from tests.monitoring.conftest import generated

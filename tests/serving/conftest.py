@@ -80,7 +80,7 @@ def train_version(home: Home, first: dt.date, scenario: str, alias: bool = True)
 
     ws = home.ws
     write_validated(ws, first, ws.project.training.window_batches, scenario)
-    version = train(ws, promote=False).version
+    version = train(ws).version
     if alias:
         promote(ws.project, home.settings, version)
     home.versions.append(version)
@@ -100,7 +100,7 @@ def records(project: Any, frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as the JSON records the service takes (NaN and NA -> null, numpy/pandas scalars -> Python)."""
     import pandas as pd
 
-    from monitoring.inference_log import record_columns
+    from projects.inference_log import record_columns
 
     def plain(value: Any) -> Any:
         if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
@@ -132,7 +132,7 @@ class Server:
         """Start the process without waiting (so several servers can boot at once)."""
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "pipelines.cli", "serve", "--project", "churn", "--port", str(self.port),
+                [sys.executable, "-m", "mlops", "serve", "--project", "churn", "--port", str(self.port),
                  "--workers", str(self.workers)],
                 cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip

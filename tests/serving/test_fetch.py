@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from serving.fetch import MANIFEST, Fetched, Prefetch, fetch, hand_over, load_sklearn_dir, take
-from serving.model_holder import ModelHolder, pause_collector_for_startup
+from serving.model_holder import ModelHolder
+from serving.startup import pause_collector_for_startup
 from tests.conftest import REPO, free_port
 from tests.serving.champions import churn_frame
 from tests.serving.conftest import Server
@@ -30,7 +31,7 @@ def test_fetched_files_load_without_mlflow_as_mlflow_loads_them(champion_home: H
     """Given the champion, when fetched and loaded from its files, then it predicts exactly as MLflow's loader."""
     import mlflow.sklearn
 
-    from serving.model_holder import registry_client
+    from serving.lookup import registry_client
 
     project = champion_home.ws.project
     fetched = fetch(project, champion_home.settings, tmp_path)

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.inference_log import (
+from pipelines.datasets import coerce_types
+from projects.inference_log import (
     MODEL_VERSION,
     OUTPUT_COLUMNS,
     PREDICTION,
@@ -32,7 +33,6 @@ from monitoring.inference_log import (
     read_part,
     record_columns,
 )
-from pipelines.datasets import coerce_types
 from projects.workspace import Workspace
 from tests.serving.champions import churn_frame
 
@@ -173,7 +173,7 @@ HARD_KILL_SCRIPT = textwrap.dedent(
     """
     import sys, time
     import numpy as np
-    from monitoring.inference_log import InferenceLogWriter, record_columns
+    from projects.inference_log import InferenceLogWriter, record_columns
     from projects.workspace import Workspace
     from tests.serving.champions import churn_frame
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.cli import app
+from mlops.cli import app
 from tests.serving.champions import churn_frame
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ Every scored record becomes one row of an immutable Parquet part file under the 
 
     <root>/<project>/inference/date=YYYY-MM-DD/<host>-<pid>-<seq>.parquet
 
-Columns, in this order (types as ``pipelines.datasets.coerce_types`` gives them):
+Columns, in this order (the types the validated store keeps):
 
 - the contract's id column, by its name (string),
 - every model input column and the sensitive column, by their names (float64 for numeric, pandas "boolean"
@@ -50,13 +50,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from projects.clock import as_utc, utc_now
 from projects.contract import FeatureType, Project
+from projects.errors import PlatformError
+from projects.storage import ProjectStore
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
-
-    from projects.storage import ProjectStore
 
 log = logging.getLogger("mlops.inference_log")
 
@@ -72,7 +73,7 @@ WRITER_ENGINE: Final = "fastparquet"  # see the module docstring: keeps pyarrow 
 _HOST_SAFE = re.compile(r"[^A-Za-z0-9._]+")
 
 
-class InferenceLogError(RuntimeError):
+class InferenceLogError(PlatformError, RuntimeError):
     """A part file of the inference log that cannot be read; the message names its URL."""
 
 
@@ -242,10 +243,7 @@ class InferenceLogWriter:
     ) -> None:
         """Hand one scored request over (``inputs``: the record columns as Python lists)."""
         rows = len(prediction)
-        if served_at is None:
-            served_at = dt.datetime.now(dt.UTC)
-        elif served_at.tzinfo is None:
-            served_at = served_at.replace(tzinfo=dt.UTC)  # naive means UTC, as for the reader's ``since``
+        served_at = utc_now() if served_at is None else as_utc(served_at)  # naive means UTC, as for ``since``
         chunk = _Chunk(inputs, prediction, probability, model_version, served_at, rows)
         with self._lock:
             self._chunks.append(chunk)
@@ -375,25 +373,23 @@ def write_part(store: ProjectStore, partition: str, name: str, data: bytes) -> s
 
 
 # --------------------------------------------------------------------------------------------- reader
-def _as_utc(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-
-
 def list_partitions(store: ProjectStore, since: dt.datetime | None = None) -> list[tuple[dt.date, str]]:
     """(day, partition folder) pairs, oldest first, pruned to days that can hold rows at or after ``since``."""
-    first = _as_utc(since).date() if since is not None else None
+    first = as_utc(since).date() if since is not None else None
     days = [(day, name) for name in store.list_dirs(AREA) if (day := partition_day(name)) is not None]
     return sorted(d for d in days if first is None or d[0] >= first)
 
 
-def _read_partition(store: ProjectStore, partition: str) -> list[pd.DataFrame]:
+def fetch_partition(store: ProjectStore, partition: str) -> list[tuple[str, bytes]]:
+    """(URL, compressed bytes) of every complete part in one ``date=`` folder, in name order.
+
+    Hidden names are parts still being written (see ``write_part``). One ``cat`` call for the whole folder:
+    object stores then serve the parts concurrently.
+    """
     names = [n for n in store.list(AREA, partition, suffixes=(PART_SUFFIX,)) if not n.startswith(".")]
     paths = [store.path(AREA, partition, n) for n in names]
-    blobs = store.fs.cat(paths) if paths else {}  # one call: concurrent requests on object stores
-    return [
-        log_frame(read_part(blobs[path], store.url(AREA, partition, name)))
-        for name, path in zip(names, paths, strict=True)
-    ]
+    blobs = store.fs.cat(paths) if paths else {}
+    return [(store.url(AREA, partition, name), blobs[path]) for name, path in zip(names, paths, strict=True)]
 
 
 def read_part(blob: bytes, url: str, columns: list[str] | None = None) -> Any:
@@ -441,10 +437,11 @@ def read_inference_log(
     frames: list[pd.DataFrame] = []
     found = 0
     for _, partition in reversed(list_partitions(store, since)):
-        for frame in _read_partition(store, partition):
+        for url, blob in fetch_partition(store, partition):
+            frame = log_frame(read_part(blob, url))
             keep = frame
             if since is not None:
-                keep = keep[keep[SERVED_AT] >= pd.Timestamp(_as_utc(since))]
+                keep = keep[keep[SERVED_AT] >= pd.Timestamp(as_utc(since))]
             if model_version is not None:
                 keep = keep[keep[MODEL_VERSION] == str(model_version)]
             if len(keep):

@@ -13,17 +13,24 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.console import Console
-from rich.table import Table
 
+from mlops import jobs, render
+from pipelines.datasets import coerce_types, list_validated, validated_name
+from pipelines.validate import decided_stems, gate_totals, validate_landing
+from projects import tracking
+from projects.errors import PlatformError
+from projects.registry import champion_version
+from projects.sources import generator_scenarios, land_next, read_frame
 from projects.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -37,8 +44,11 @@ TRAFFIC_BATCH_ROWS = 100
 SHIFT_SCENARIO = "market_shift"
 
 
-class LoopError(RuntimeError):
-    """A step of the loop could not go on; the message says which and what to do."""
+class LoopError(PlatformError, RuntimeError):
+    """A step of the loop could not go on; the message says which and what to do. ``make run`` exits 1."""
+
+    exit_code: ClassVar[int] = 1
+    headline: ClassVar[str] = "make run stopped"
 
 
 @dataclass
@@ -56,24 +66,26 @@ class LoopState:
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
+        """Time the step; an expected failure inside it stops the story, naming the step."""
         console.rule(f"[bold]{name}")
         started = time.perf_counter()
         try:
             yield
+        except LoopError:
+            raise
+        except PlatformError as exc:
+            raise LoopError(f"step {name!r}: {exc}", where=exc.where, key=exc.key, column=exc.column) from exc
         finally:
             self.timings[name] = round(time.perf_counter() - started, 2)
 
 
 # --------------------------------------------------------------------------------------------- data
 def scenarios(state: LoopState) -> tuple[str, ...]:
-    from projects.sources import generator_scenarios
-
     return generator_scenarios(state.ws.project)
 
 
 def land(state: LoopState, scenario: str, batches: int) -> list[str]:
     """New batches in landing, whatever the source's kind: generated (this scenario) or ingested files."""
-    from projects.sources import land_next
 
     landed = land_next(
         state.ws.project,
@@ -92,14 +104,11 @@ def land(state: LoopState, scenario: str, batches: int) -> list[str]:
 def newest_batches(state: LoopState, landed: list[str], count: int) -> list[str]:
     """What to serve as traffic: the batches just landed, else (a files project with nothing new) the newest
     validated ones."""
-    from pipelines.datasets import list_validated
 
     return landed[:count] or list_validated(state.ws.store)[-count:]
 
 
 def validate(state: LoopState) -> None:
-    from pipelines.validate import validate_landing
-
     run = validate_landing(state.ws)
     for result in run.results:
         colour = "green" if result.status == "validated" else "yellow"
@@ -113,11 +122,8 @@ def validate(state: LoopState) -> None:
 
 
 def train_and_gate(state: LoopState) -> None:
-    from pipelines.training import train
-
-    result = train(state.ws, promote=True)
+    result = jobs.train_and_gate(state.ws)
     decision = result.decision
-    assert decision is not None
     if decision.model_card_url:
         state.reports["model_card"].append(decision.model_card_url)
     colour = "green" if decision.promoted else "yellow"
@@ -130,8 +136,6 @@ def traffic_records(state: LoopState, batch_name: str) -> pd.DataFrame:
 
     Read from the validated store when the batch already passed the gate (cleaned and typed), else from landing.
     """
-    from pipelines.datasets import coerce_types, validated_name
-    from projects.sources import read_frame
 
     store, schema = state.ws.store, state.ws.project.schema
     if store.exists("validated", validated_name(batch_name)):
@@ -143,15 +147,12 @@ def traffic_records(state: LoopState, batch_name: str) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------------------------- service
 def start_service(state: LoopState) -> None:
-    from pipelines.tracking import configure
-    from projects.registry import champion_version
-
-    if champion_version(configure(state.ws.settings), state.ws.name) is None:
+    if champion_version(tracking.configure(state.ws.settings), state.ws.name) is None:
         raise LoopError("no champion to serve: the first model did not pass the gate (see its model card)")
     state.port = _free_port()
     log = state.ws.settings.home / "logs" / f"serve-{state.ws.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "pipelines.cli", "serve", "--project", state.ws.name, "--port", str(state.port)]
+    command = [sys.executable, "-m", "mlops", "serve", "--project", state.ws.name, "--port", str(state.port)]
     with log.open("ab") as sink:
         state.service = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=os.environ.copy())
     console.print(f"service starting on {state.url} (log: {log})")
@@ -176,8 +177,6 @@ def stop_service(state: LoopState) -> None:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -239,12 +238,9 @@ def send_traffic(state: LoopState, frame: pd.DataFrame) -> int:
 
 # --------------------------------------------------------------------------------------------- monitor
 def monitor_and_act(state: LoopState, label: str) -> dict[str, Any]:
-    from monitoring.monitor import print_result
-    from monitoring.trigger import monitor_and_trigger
-
     wait_for_log_flush(state)
-    result, decision = monitor_and_trigger(state.ws)
-    print_result(result, console)
+    result, decision = jobs.monitor_and_trigger(state.ws)
+    render.print_monitor(result, console)
     if result.report_url:
         state.reports["drift"].append(result.report_url)
     colour = "green" if decision.triggered else "cyan"
@@ -270,10 +266,8 @@ def wait_for_log_flush(state: LoopState) -> None:
 # --------------------------------------------------------------------------------------------- the story
 def step_first_champion(state: LoopState) -> None:
     """Baseline batches, the data gate, and a first model through the gate (skipped when a champion exists)."""
-    from pipelines.tracking import configure
-    from projects.registry import champion_version
 
-    existing = champion_version(configure(state.ws.settings), state.ws.name)
+    existing = champion_version(tracking.configure(state.ws.settings), state.ws.name)
     state.facts["champion_at_start"] = existing
     if existing is not None:
         console.print(
@@ -309,16 +303,13 @@ def step_market_shift(state: LoopState) -> None:
 
 def step_rollout(state: LoopState) -> None:
     """Wait until the service answers with the registry's champion (it polls the alias), then serve a little."""
-    from pipelines.tracking import configure
-    from projects.registry import champion_version
 
-    champion = champion_version(configure(state.ws.settings), state.ws.name)
+    champion = champion_version(tracking.configure(state.ws.settings), state.ws.name)
     poll = state.ws.project.serving.poll_seconds
     wait_until(
         lambda: served_version(state) == champion, timeout=poll * 3 + 60, what=f"version {champion}", state=state
     )
     console.print(f"the service now answers with version {served_version(state)} (registry champion: {champion})")
-    from pipelines.datasets import list_validated
 
     frame = traffic_records(state, list_validated(state.ws.store)[-1])
     send_traffic(state, frame.head(200))
@@ -338,11 +329,8 @@ STEPS: list[tuple[str, Callable[[LoopState], object]]] = [
 # --------------------------------------------------------------------------------------------- summary
 def build_summary(state: LoopState, duration: float) -> dict[str, Any]:
     """Every value read back from the registry, the data store and the running service."""
-    from pipelines.tracking import configure
-    from pipelines.validate import decided_stems, gate_totals
-    from projects.registry import champion_version
 
-    client = configure(state.ws.settings)
+    client = tracking.configure(state.ws.settings)
     store = state.ws.store
     validated, quarantined = decided_stems(store)  # a batch a replay released counts as validated only
     shift = state.facts.get("monitor_shift", {})
@@ -369,34 +357,6 @@ def build_summary(state: LoopState, duration: float) -> dict[str, Any]:
     }
 
 
-def print_summary(summary: dict[str, Any], path: str) -> None:
-    table = Table(title=f"make run: {summary['project']}", show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
-    for key in (
-        "champion_before",
-        "drift_detected",
-        "retrain_triggered",
-        "retrained_version",
-        "promoted",
-        "champion_after",
-        "served_version",
-        "duration_s",
-    ):
-        table.add_row(key, str(summary[key]))
-    table.add_row(
-        "validated / quarantined", f"{len(summary['validated_batches'])} / {len(summary['quarantined_batches'])}"
-    )
-    table.add_row("why", str(summary["promotion_reason"] or summary["trigger_reason"]))
-    for kind, urls in summary["reports"].items():
-        if urls:
-            table.add_row(f"{kind} report", urls[-1])
-    console.print(table)
-    slowest = sorted(summary["timings"].items(), key=lambda kv: -kv[1])
-    console.print("timings: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in slowest))
-    console.print(f"summary: {path}")
-
-
 def write_summary(state: LoopState, summary: dict[str, Any]) -> str:
     folder = state.ws.settings.home / "reports" / state.ws.name
     folder.mkdir(parents=True, exist_ok=True)
@@ -405,7 +365,7 @@ def write_summary(state: LoopState, summary: dict[str, Any]) -> str:
     return str(path)
 
 
-def run_loop(project: str) -> dict[str, Any]:
+def run_story(project: str) -> dict[str, Any]:
     state = LoopState(ws=Workspace.open(project))
     started = time.perf_counter()
     try:
@@ -416,5 +376,5 @@ def run_loop(project: str) -> dict[str, Any]:
     finally:
         stop_service(state)
     path = write_summary(state, summary)
-    print_summary(summary, path)
+    render.print_run_summary(summary, path, console)
     return summary

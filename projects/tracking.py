@@ -13,6 +13,7 @@ anything has been trained, logged or aliased.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from projects.errors import PlatformError
 from projects.settings import Settings, disable_telemetry
 
 if TYPE_CHECKING:
@@ -30,7 +32,7 @@ DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
 REACH_TIMEOUT_S = 3.0
 
 
-class TrackingError(RuntimeError):
+class TrackingError(PlatformError, RuntimeError):
     """MLflow cannot be used (unreachable server, unusable URI); the message names the URI and what to do."""
 
 
@@ -129,7 +131,7 @@ def configure(settings: Settings, check: bool = True) -> MlflowClient:
     from mlflow import MlflowClient
 
     _quiet_known_notices()
-    _point_mlflow_at(where)
+    point_mlflow_at(where)
     return MlflowClient(tracking_uri=where.tracking_uri, registry_uri=where.registry_uri)
 
 
@@ -140,13 +142,11 @@ def _quiet_known_notices() -> None:
     - "pickle or cloudpickle ... skops": the model is cloudpickled on purpose, its casting step by value so it
       loads without this repository; models come only from our own registry (see pipelines/README.md).
     """
-    import logging
-
     logging.getLogger("mlflow.utils.uv_utils").setLevel(logging.WARNING)
     logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
 
 
-def _point_mlflow_at(where: Tracking) -> None:
+def point_mlflow_at(where: Tracking) -> None:
     """Set MLflow's process-wide URIs without its side effect on the environment.
 
     ``mlflow.set_tracking_uri`` also exports MLFLOW_TRACKING_URI (and the registry twin); left there, the next
