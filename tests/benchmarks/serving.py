@@ -121,7 +121,7 @@ def make_registry(home: Path, quick: bool) -> tuple[Any, dict[str, str]]:
     from pipelines.training import train
     from projects.settings import Settings
     from projects.workspace import Workspace
-    from tests.serving.champions import churn_frame
+    from tests.helpers.champions import churn_frame
 
     uri = f"sqlite:///{home / 'mlflow.db'}"
     ws = Workspace.open("churn", Settings(home=home, tracking_uri=uri, registry_uri=uri, data_root=None))
@@ -136,7 +136,7 @@ def make_registry(home: Path, quick: bool) -> tuple[Any, dict[str, str]]:
 
 def bodies(ws: Any, folder: Path) -> dict[int, Path]:
     from projects.inference_log import record_columns
-    from tests.serving.champions import churn_frame
+    from tests.helpers.champions import churn_frame
 
     frame = churn_frame(ws.project, 100, dt.date(2026, 5, 1)).fillna({"data_usage_gb": 100.0})
     rows = frame[record_columns(ws.project)].astype(object).to_dict(orient="records")
@@ -371,7 +371,7 @@ def run(quick: bool = False) -> str:
         files = bodies(ws, folder)
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_") and not k.startswith("MLFLOW_")}
         env.update(MLOPS_HOME=str(home), MLOPS_TRACKING_URI=ws.settings.tracking_url)
-        from tests.serving.champions import promote
+        from tests.helpers.champions import promote
 
         sections, load = [], os.getloadavg()[0]
         with servers(env, folder, variants=not quick) as started:

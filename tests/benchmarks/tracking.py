@@ -21,7 +21,7 @@ HGB = ("sklearn.ensemble.HistGradientBoostingClassifier", {"max_iter": 200, "ear
 def _workspace(home: Path, batches: int, estimator: tuple[str, dict[str, Any]] | None = None) -> Any:
     from projects.settings import Settings
     from projects.workspace import Workspace
-    from tests.model import builders
+    from tests.helpers import builders
 
     settings = Settings(home=home, data_root=f"file://{home / 'data'}", tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
     ws = Workspace.open("churn", settings)

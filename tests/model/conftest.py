@@ -8,7 +8,7 @@ import pytest
 
 from projects.contract import Project, load_project
 from projects.settings import REPO_ROOT
-from tests.model import builders
+from tests.helpers import builders
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -18,7 +18,7 @@ from pipelines.evaluation import (
     run_behaviour,
 )
 from projects.contract import Directional, FairnessMetric, Invariance, MinimumFunctionality, Task
-from tests.model import builders
+from tests.helpers import builders
 from tests.model.conftest import fit_on
 
 

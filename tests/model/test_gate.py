@@ -10,7 +10,7 @@ import pytest
 from pipelines.evaluation import FairnessResult
 from pipelines.promotion import Scorecard, gate_checks, gate_numbers, scorecard, summarise
 from projects.contract import FairnessMetric
-from tests.model import builders
+from tests.helpers import builders
 from tests.model.conftest import fit_on
 
 

@@ -25,7 +25,7 @@ import pytest
 from projects.settings import Settings
 from projects.workspace import Workspace
 from tests.conftest import REPO, free_port
-from tests.serving.champions import churn_frame, promote
+from tests.helpers.champions import churn_frame, promote
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

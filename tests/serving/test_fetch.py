@@ -18,7 +18,7 @@ from serving.fetch import MANIFEST, Fetched, Prefetch, fetch, hand_over, load_sk
 from serving.model_holder import ModelHolder
 from serving.startup import pause_collector_for_startup
 from tests.conftest import REPO, free_port
-from tests.serving.champions import churn_frame
+from tests.helpers.champions import churn_frame
 from tests.serving.conftest import Server
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from serving.model_holder import (
     running_libraries,
 )
 from tests.conftest import free_port
-from tests.serving.champions import churn_frame, fit, register
+from tests.helpers.champions import churn_frame, fit, register
 
 if TYPE_CHECKING:
     from tests.serving.conftest import Home

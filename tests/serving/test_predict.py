@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mlops.cli import app
-from tests.serving.champions import churn_frame
+from tests.helpers.champions import churn_frame
 
 if TYPE_CHECKING:
     from pathlib import Path

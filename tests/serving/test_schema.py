@@ -24,7 +24,7 @@ from serving.schema import (
     request_model,
     response_model,
 )
-from tests.serving.champions import churn_frame
+from tests.helpers.champions import churn_frame
 from tests.serving.conftest import records
 
 

@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.serving.champions import churn_frame
+from tests.helpers.champions import churn_frame
 from tests.serving.conftest import Home, Server, records
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

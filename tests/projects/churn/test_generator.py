@@ -24,7 +24,7 @@ def generator() -> ChurnGenerator:
 
     from projects.contract import load_project
 
-    return ChurnGenerator(load_project("churn", Path(__file__).resolve().parents[2] / "projects"), seed=42)
+    return ChurnGenerator(load_project("churn", Path(__file__).resolve().parents[3] / "projects"), seed=42)
 
 
 def test_same_seed_same_batch_other_seed_other_batch(generator: ChurnGenerator) -> None:

@@ -34,7 +34,7 @@ from projects.inference_log import (
     record_columns,
 )
 from projects.workspace import Workspace
-from tests.serving.champions import churn_frame
+from tests.helpers.champions import churn_frame
 
 if TYPE_CHECKING:
     from projects.settings import Settings
@@ -175,7 +175,7 @@ HARD_KILL_SCRIPT = textwrap.dedent(
     import numpy as np
     from projects.inference_log import InferenceLogWriter, record_columns
     from projects.workspace import Workspace
-    from tests.serving.champions import churn_frame
+    from tests.helpers.champions import churn_frame
 
     ws = Workspace.open("churn")
     frame = churn_frame(ws.project, rows=1)

@@ -8,7 +8,7 @@ import pytest
 
 from pipelines.features import build_pipeline, cast_inputs, encode_target, load_estimator, model_scores
 from projects.contract import ContractError, Task
-from tests.model import builders
+from tests.helpers import builders
 from tests.model.conftest import fit_on
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from projects.inference_log import MODEL_VERSION, SERVED_AT, log_frame, read_inference_log, read_part
-from tests.serving.champions import churn_frame, promote
+from tests.helpers.champions import churn_frame, promote
 from tests.serving.conftest import Home, Server, records, train_version
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -11,7 +11,7 @@ import pytest
 
 from projects.registry import CHAMPION
 from tests.conftest import free_port
-from tests.serving.champions import churn_frame, promote
+from tests.helpers.champions import churn_frame, promote
 from tests.serving.conftest import Home, Server, records
 
 if TYPE_CHECKING:

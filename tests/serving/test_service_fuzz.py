@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from tests.serving.champions import churn_frame
+from tests.helpers.champions import churn_frame
 from tests.serving.conftest import Home, Server, records
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -29,7 +29,7 @@ from projects.registry import alias_version
 from projects.settings import REPO_ROOT, Settings
 from projects.workspace import Workspace
 from tests.conftest import free_port
-from tests.model import builders
+from tests.helpers import builders
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BIN = Path(sys.executable).parent
