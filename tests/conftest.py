@@ -6,7 +6,6 @@ No test depends on an earlier run or on the developer's own ./.mlops: each gets 
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,17 +13,10 @@ import pytest
 
 from projects.settings import TELEMETRY_OFF, Settings
 from projects.workspace import Workspace
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers.system import free_port
 
 for _name, _value in TELEMETRY_OFF.items():
     os.environ.setdefault(_name, _value)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -72,9 +64,12 @@ def s3_endpoint() -> Iterator[str]:
             os.environ[key] = value
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=["file", pytest.param("s3", marks=pytest.mark.integration)])
 def data_root_settings(request: pytest.FixtureRequest, mlops_home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Settings whose data root is file:// (under the temp home) or s3:// on the moto server: same tests, both roots."""
+    """Settings whose data root is file:// (under the temp home) or s3:// on the moto server: same tests, both roots.
+
+    The s3 case starts a server, so it is an integration test (``make test-fast`` runs only the file:// case).
+    """
     if request.param == "s3":
         endpoint = request.getfixturevalue("s3_endpoint")
         prefix = f"s3://mlops/{request.node.name.replace('[', '-').replace(']', '')}"

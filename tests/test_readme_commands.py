@@ -7,24 +7,24 @@ a trailing `# needs: docker` or `# needs: kind` marks one that this machine cann
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers.system import REPO
+
 BLOCK = re.compile(r"```(?:bash|sh|shell|console)\n(.*?)```", re.DOTALL)
 NEEDS = re.compile(r"#\s*needs:\s*(docker|kind)\s*$")
 
 # command as written in the README -> the file that runs it (that file must contain the command's key words)
 EXERCISED: dict[str, tuple[str, str]] = {
-    "make run": ("tests/e2e/test_make_run.py", 'make("run"'),
+    "make run": ("tests/mlops/test_story.py", 'make("run"'),
     "make test": (".ci/run", "make test"),
-    "make help": ("tests/e2e/test_make_run.py", 'make("help"'),
-    "make run PROJECT=churn": ("tests/e2e/test_make_run.py", "PROJECT="),
-    "make clean-state": ("tests/e2e/test_make_run.py", '"clean-state"'),
-    "make bench": ("tests/e2e/test_make_run.py", 'make("bench"'),
+    "make help": ("tests/mlops/test_story.py", 'make("help"'),
+    "make run PROJECT=churn": ("tests/mlops/test_story.py", "PROJECT="),
+    "make clean-state": ("tests/mlops/test_story.py", '"clean-state"'),
+    "make bench": ("tests/mlops/test_story.py", 'make("bench"'),
 }
-# Commands run literally, in README order, on the state `make run` leaves (tests/e2e/test_make_run.py).
+# Commands run literally, in README order, on the state `make run` leaves (tests/mlops/test_story.py).
 WALKTHROUGH_PREFIXES = (".venv/bin/mlops ", ".venv/bin/mlflow ")
 
 
@@ -44,7 +44,8 @@ def readme_commands() -> list[tuple[str, str | None]]:
 
 def test_readme_has_commands() -> None:
     commands = [c for c, _ in readme_commands()]
-    assert "make run" in commands and "make test" in commands, "the two commands come first in the README"
+    assert "make run" in commands, "the two commands come first in the README"
+    assert "make test" in commands, "the two commands come first in the README"
 
 
 @pytest.mark.parametrize(("command", "need"), readme_commands(), ids=str)
@@ -53,7 +54,7 @@ def test_readme_command_is_exercised(command: str, need: str | None) -> None:
         assert need in {"docker", "kind"}
         return
     if command.startswith(WALKTHROUGH_PREFIXES):
-        source = (REPO / "tests/e2e/test_make_run.py").read_text(encoding="utf-8")
+        source = (REPO / "tests/mlops/test_story.py").read_text(encoding="utf-8")
         assert "run_readme_walkthrough(" in source, "the e2e test no longer runs the README walkthrough"
         return
     assert command in EXERCISED, (

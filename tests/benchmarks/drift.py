@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.system import REPO
+
 EXTRA = 8  # churn monitors 12 columns (11 features + the sensitive attribute); 8 numeric features make 20
 REFERENCE_ROWS = 5000
 SHIFTED = ("tenure_months", "monthly_charges", "data_usage_gb", "support_calls", "contract", "internet_service")

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.container import harness
+from tests.helpers import containers
 
 SIZE_GOAL = 1.3
 START_GOAL = 1.5
@@ -81,7 +81,7 @@ def build_baseline(base: str) -> float:
         model = LogisticRegression().fit([[0.0, 1.0], [1.0, 0.0], [0.2, 0.9], [0.9, 0.1]], [0, 1, 0, 1])
         (ctx / "model.pkl").write_bytes(pickle.dumps(model))
         (ctx / "certs").mkdir()
-        bundle = harness.REPO / "infra/certs/ca-bundle.crt"
+        bundle = containers.REPO / "infra/certs/ca-bundle.crt"
         if bundle.exists():
             (ctx / "certs/ca-bundle.crt").write_bytes(bundle.read_bytes())
         uv = Path(sys.executable).parent / "uv"
@@ -97,36 +97,38 @@ def build_baseline(base: str) -> float:
                 "-o",
                 str(ctx / "constraints.txt"),
             ],
-            cwd=harness.REPO,
+            cwd=containers.REPO,
             check=True,
             timeout=120,
         )
         started = time.perf_counter()
-        harness.docker("build", "-q", "--build-arg", f"BASE_IMAGE={base}", "-t", BASELINE_REF, str(ctx), timeout=1800)
+        containers.docker(
+            "build", "-q", "--build-arg", f"BASE_IMAGE={base}", "-t", BASELINE_REF, str(ctx), timeout=1800
+        )
         return time.perf_counter() - started
 
 
 def cold_start(image: str, port: int, body: dict, options: tuple[str, ...] = ()) -> float:
     """Seconds from `docker run` to the first 200 on POST /predict."""
     started = time.perf_counter()
-    with harness.container(image, options=("-p", f"127.0.0.1::{port}", *options)) as cid:
-        url = harness.published_url(cid, port)
-        harness.wait_for(f"{url}/predict", timeout=300, cid=cid, method="POST", body=body)
+    with containers.container(image, options=("-p", f"127.0.0.1::{port}", *options)) as cid:
+        url = containers.published_url(cid, port)
+        containers.wait_for(f"{url}/predict", timeout=300, cid=cid, method="POST", body=body)
         return time.perf_counter() - started
 
 
-def serving_cold_starts(images: harness.BuiltImages, runs: int) -> list[float]:
+def serving_cold_starts(images: containers.BuiltImages, runs: int) -> list[float]:
     """Our serving container against a live MLflow container with a champion registered by the jobs image."""
     from projects.contract import load_project
     from serving.schema import example_record
 
-    record = example_record(load_project("churn", harness.REPO / "projects"))
-    with harness.network() as (net, _):
+    record = example_record(load_project("churn", containers.REPO / "projects"))
+    with containers.network() as (net, _):
         mlflow_opts = ("--network", net, "--network-alias", "mlflow", "-p", "127.0.0.1::5000")
         args = ("--host", "0.0.0.0", "--port", "5000", "--allowed-hosts", "mlflow,mlflow:5000,127.0.0.1:*")
-        with harness.container(images.ref("mlflow"), *args, options=mlflow_opts) as mlflow_cid:
-            harness.wait_for(f"{harness.published_url(mlflow_cid, 5000)}/health", timeout=300, cid=mlflow_cid)
-            volume = harness.docker("volume", "create", f"{harness.PREFIX}-bench-jobs")
+        with containers.container(images.ref("mlflow"), *args, options=mlflow_opts) as mlflow_cid:
+            containers.wait_for(f"{containers.published_url(mlflow_cid, 5000)}/health", timeout=300, cid=mlflow_cid)
+            volume = containers.docker("volume", "create", f"{containers.PREFIX}-bench-jobs")
             try:
                 jobs = (
                     "docker",
@@ -143,21 +145,21 @@ def serving_cold_starts(images: harness.BuiltImages, runs: int) -> list[float]:
                 for step in (("data", "generate", "--batches", "5", "--rows", "300"), ("validate",), ("train",)):
                     subprocess.run([*jobs, *step, "--project", "churn"], check=True, capture_output=True, timeout=600)
             finally:
-                harness.docker("volume", "rm", "-f", volume, check=False)
+                containers.docker("volume", "rm", "-f", volume, check=False)
             opts = ("--network", net, "--read-only", "-e", "MLOPS_TRACKING_URI=http://mlflow:5000")
             return [cold_start(images.ref("serving"), 3000, {"records": [record]}, opts) for _ in range(runs)]
 
 
 def run(quick: bool = False) -> str:
-    problem = harness.engine_problem()
-    base = harness.resolve_base_image() if problem is None else None
+    problem = containers.engine_problem()
+    base = containers.resolve_base_image() if problem is None else None
     if problem or base is None:
         return f"## Images\n\nSkipped: {problem or 'no base image (infra/scripts/offline-base-image.sh)'}.\n"
     runs = 1 if quick else 5
-    images = harness.build_images(base)
+    images = containers.build_images(base)
     baseline_build = build_baseline(base)
-    baseline_mb = harness.image_size_mb(BASELINE_REF)
-    sizes = {name: harness.image_size_mb(images.ref(name)) for name in harness.IMAGES}
+    baseline_mb = containers.image_size_mb(BASELINE_REF)
+    sizes = {name: containers.image_size_mb(images.ref(name)) for name in containers.IMAGES}
     base_starts = [cold_start(BASELINE_REF, 8000, {"records": [{"x1": 0.1, "x2": 0.7}]}) for _ in range(runs)]
     ours = serving_cold_starts(images, runs)
     base_s, ours_s = statistics.median(base_starts), statistics.median(ours)

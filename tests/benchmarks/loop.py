@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.system import REPO
 
 
 def run_once() -> tuple[float, dict[str, object]]:

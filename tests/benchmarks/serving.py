@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.system import REPO
+
 SERVER_CPU, CLIENT_CPU = "0", "1"
 CONNECTIONS = 8
 LUA = """
@@ -204,7 +205,7 @@ VARIANTS = {
 
 
 def _bento(name: str, env: dict[str, str], folder: Path) -> Served:
-    from tests.conftest import free_port
+    from tests.helpers.system import free_port
 
     port = free_port()
     args = [sys.executable, "-m", "mlops", "serve", "--project", "churn", "--port", str(port), "--workers", "1"]
@@ -214,7 +215,7 @@ def _bento(name: str, env: dict[str, str], folder: Path) -> Served:
 @contextlib.contextmanager
 def servers(env: dict[str, str], folder: Path, variants: bool) -> Iterator[list[Served]]:
     """The service, the FastAPI baseline and (optionally) the BentoML variants; all stopped gracefully."""
-    from tests.conftest import free_port
+    from tests.helpers.system import free_port
 
     port = free_port()
     uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "tests.benchmarks.serving_fastapi:create_app",

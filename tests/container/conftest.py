@@ -12,33 +12,28 @@ import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from tests.container import harness
-from tests.container.harness import BuiltImages, HostPostgres
+from tests.helpers import containers
+from tests.helpers.containers import (
+    ALLOWED_HOSTS,
+    ARTIFACT_BUCKET,
+    S3_KEYS,
+    BuiltImages,
+    HostPostgres,
+    Running,
+    env_options,
+    unavailable,
+)
 
 REPORT: dict[str, Any] = {}
-ALLOWED_HOSTS = "mlflow,mlflow:5000,localhost,localhost:*,127.0.0.1,127.0.0.1:*"
-S3_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-ARTIFACT_BUCKET = "mlflow-artifacts"
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: .ci/run should have provisioned it)")
-    pytest.skip(reason)
-
-
-def env_options(values: dict[str, str]) -> tuple[str, ...]:
-    return tuple(item for key, value in values.items() for item in ("-e", f"{key}={value}"))
 
 
 @pytest.fixture(scope="session")
 def engine() -> None:
-    problem = harness.engine_problem()
+    problem = containers.engine_problem()
     if problem:
         unavailable(
             f"container tests need Docker: {problem}. Start Docker; on a bare Debian machine "
@@ -48,22 +43,22 @@ def engine() -> None:
 
 @pytest.fixture(scope="session")
 def images(engine: None) -> BuiltImages:
-    base = harness.resolve_base_image()
+    base = containers.resolve_base_image()
     if base is None:
         unavailable(
-            f"no base image: {os.environ.get('BASE_IMAGE', harness.DEFAULT_BASE)} cannot be pulled and "
-            f"{harness.OFFLINE_BASE} does not exist; make it with infra/scripts/offline-base-image.sh"
+            f"no base image: {os.environ.get('BASE_IMAGE', containers.DEFAULT_BASE)} cannot be pulled and "
+            f"{containers.OFFLINE_BASE} does not exist; make it with infra/scripts/offline-base-image.sh"
         )
-    built = harness.build_images(base)  # type: ignore[arg-type]
+    built = containers.build_images(base)  # type: ignore[arg-type]
     REPORT["build (3 images, through build-images.sh)"] = f"{built.seconds:.1f} s from {built.base}"
-    for name in harness.IMAGES:
-        REPORT[f"size mlops-{name}"] = f"{harness.image_size_mb(built.ref(name)):.0f} MB"
+    for name in containers.IMAGES:
+        REPORT[f"size mlops-{name}"] = f"{containers.image_size_mb(built.ref(name)):.0f} MB"
     return built
 
 
 @pytest.fixture(scope="session")
 def net(engine: None) -> Iterator[tuple[str, str]]:
-    with harness.network() as (name, gateway):
+    with containers.network() as (name, gateway):
         yield name, gateway
 
 
@@ -72,7 +67,7 @@ def s3(net: tuple[str, str]) -> Iterator[str]:
     """moto S3 on the network's gateway, so containers reach it; holds MLflow's artifact bucket."""
     import boto3
 
-    with harness.moto_s3(net[1]) as endpoint:
+    with containers.moto_s3(net[1]) as endpoint:
         client = boto3.client(
             "s3",
             endpoint_url=endpoint,
@@ -87,18 +82,11 @@ def s3(net: tuple[str, str]) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def postgres(net: tuple[str, str]) -> Iterator[HostPostgres | None]:
     """Debian's PostgreSQL on the gateway; None (MLflow then uses SQLite in its volume) when not installed."""
-    if harness.postgres_bin() is None:
+    if containers.postgres_bin() is None:
         yield None
         return
-    with harness.host_postgres(net[1]) as pg:
+    with containers.host_postgres(net[1]) as pg:
         yield pg
-
-
-@dataclass
-class Running:
-    cid: str
-    url: str
-    facts: dict[str, Any] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="session")
@@ -110,7 +98,7 @@ def mlflow_server(
         env["MLFLOW_BACKEND_STORE_URI"] = postgres.sqlalchemy_url
     options = (
         "--name",
-        f"{harness.PREFIX}-mlflow",
+        f"{containers.PREFIX}-mlflow",
         "--network",
         net[0],
         "--network-alias",
@@ -121,9 +109,9 @@ def mlflow_server(
         *env_options(env),
     )
     args = ("--host", "0.0.0.0", "--port", "5000", "--allowed-hosts", ALLOWED_HOSTS)
-    with harness.container(images.ref("mlflow"), *args, options=options) as cid:
-        url = harness.published_url(cid, 5000)
-        seconds = harness.wait_for(f"{url}/health", timeout=300, cid=cid)
+    with containers.container(images.ref("mlflow"), *args, options=options) as cid:
+        url = containers.published_url(cid, 5000)
+        seconds = containers.wait_for(f"{url}/health", timeout=300, cid=cid)
         backend = "PostgreSQL" if postgres else "SQLite"
         REPORT["mlflow container: start to /health 200"] = f"{seconds:.1f} s ({backend} backend, S3 artifacts)"
         yield Running(cid, url, {"backend": backend})
@@ -132,7 +120,7 @@ def mlflow_server(
 @pytest.fixture(scope="session")
 def jobs(images: BuiltImages, net: tuple[str, str], mlflow_server: Running) -> Iterator[Callable[..., str]]:
     """Run a `mlops` command in the jobs image (read-only rootfs, a named volume as MLOPS_HOME)."""
-    volume = harness.docker("volume", "create", f"{harness.PREFIX}-jobs-home")
+    volume = containers.docker("volume", "create", f"{containers.PREFIX}-jobs-home")
 
     def run(*args: str, timeout: float = 300) -> str:
         proc = subprocess.run(
@@ -163,7 +151,7 @@ def jobs(images: BuiltImages, net: tuple[str, str], mlflow_server: Running) -> I
         return proc.stdout + proc.stderr
 
     yield run
-    harness.docker("volume", "rm", "-f", volume, check=False)
+    containers.docker("volume", "rm", "-f", volume, check=False)
 
 
 @pytest.fixture(scope="session")
@@ -193,7 +181,7 @@ def serving(
     record = example_record(load_project("churn", REPO_ROOT / "projects"))
     options = (
         "--name",
-        f"{harness.PREFIX}-serving",
+        f"{containers.PREFIX}-serving",
         "--network",
         net[0],
         "--read-only",
@@ -205,9 +193,9 @@ def serving(
         "MLOPS_PROJECT=churn",
     )
     started = time.perf_counter()
-    with harness.container(images.ref("serving"), options=options) as cid:
-        url = harness.published_url(cid, 3000)
-        harness.wait_for(f"{url}/predict", timeout=300, cid=cid, method="POST", body={"records": [record]})
+    with containers.container(images.ref("serving"), options=options) as cid:
+        url = containers.published_url(cid, 3000)
+        containers.wait_for(f"{url}/predict", timeout=300, cid=cid, method="POST", body={"records": [record]})
         seconds = time.perf_counter() - started
         REPORT["serving container: docker run to first 200 on POST /predict"] = f"{seconds:.1f} s"
         yield Running(cid, url, {"record": record, "first_200_s": seconds})

@@ -7,13 +7,13 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.system import REPO
+
 COMPOSE = REPO / "infra/compose/compose.yaml"
 OURS = {
     "mlops-jobs": "pipelines/Dockerfile",
@@ -80,7 +80,9 @@ def test_images_are_ours_or_pinned(compose: dict[str, Any]) -> None:
             assert (REPO / OURS[ours]).is_file(), f"{name}: {image} has no Dockerfile at {OURS[ours]}"
             continue
         _, _, tag = image.partition(":")
-        assert tag and tag != "latest" and re.match(r"\d", tag), f"{name}: upstream image {image!r} is not pinned"
+        assert tag, f"{name}: upstream image {image!r} is not pinned"
+        assert tag != "latest", f"{name}: upstream image {image!r} is not pinned"
+        assert re.match(r"\d", tag), f"{name}: upstream image {image!r} is not pinned"
 
 
 def test_bind_mounts_exist(compose: dict[str, Any]) -> None:

@@ -10,9 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.container import harness
-from tests.container.conftest import ARTIFACT_BUCKET, S3_KEYS, Running
-from tests.container.harness import BuiltImages, HostPostgres
+from tests.helpers import containers
+from tests.helpers.containers import ARTIFACT_BUCKET, S3_KEYS, BuiltImages, HostPostgres, Running
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
@@ -30,23 +29,23 @@ def run_in(image: str, *command: str, entrypoint: str = "sh") -> subprocess.Comp
 # ------------------------------------------------------------------------------------------ the images
 def test_images_are_tagged_and_labelled_with_the_git_revision(images: BuiltImages) -> None:
     head = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=harness.REPO, capture_output=True, text=True, check=True
+        ["git", "rev-parse", "HEAD"], cwd=containers.REPO, capture_output=True, text=True, check=True
     ).stdout.strip()
-    for name in harness.IMAGES:
-        labels = harness.inspect(images.ref(name))["Config"]["Labels"] or {}
+    for name in containers.IMAGES:
+        labels = containers.inspect(images.ref(name))["Config"]["Labels"] or {}
         assert labels.get("org.opencontainers.image.revision") == head, f"mlops-{name} label vs HEAD {head}"
-        assert harness.image_exists(f"mlops-{name}:latest"), f"mlops-{name}:latest tag"
+        assert containers.image_exists(f"mlops-{name}:latest"), f"mlops-{name}:latest tag"
 
 
-@pytest.mark.parametrize("name", list(harness.IMAGES))
+@pytest.mark.parametrize("name", list(containers.IMAGES))
 def test_image_runs_as_a_numeric_non_root_user(images: BuiltImages, name: str) -> None:
-    user = harness.inspect(images.ref(name))["Config"]["User"]
+    user = containers.inspect(images.ref(name))["Config"]["User"]
     assert user == "10001:10001", f"mlops-{name}: USER {user!r} (Kubernetes runAsNonRoot needs a numeric uid)"
     proc = run_in(images.ref(name), "-u", entrypoint="id")
     assert proc.stdout.strip() == "10001", f"mlops-{name} runs as uid {proc.stdout.strip()!r}: {proc.stderr}"
 
 
-@pytest.mark.parametrize("name", list(harness.IMAGES))
+@pytest.mark.parametrize("name", list(containers.IMAGES))
 def test_final_stage_has_no_build_tools(images: BuiltImages, name: str) -> None:
     proc = run_in(
         images.ref(name),
@@ -70,7 +69,7 @@ def test_serving_image_has_neither_great_expectations_nor_evidently(images: Buil
 def test_only_declared_volumes_are_writable(serving: Running) -> None:
     """Read-only rootfs: code and libraries can't be written, MLOPS_HOME and /tmp (declared volumes) can."""
     probe = "for d in /app /opt/venv /etc /var/lib/mlops /tmp; do touch $d/.probe 2>/dev/null && echo $d; done"
-    writable = harness.docker("exec", serving.cid, "sh", "-c", probe).split()
+    writable = containers.docker("exec", serving.cid, "sh", "-c", probe).split()
     assert writable == ["/var/lib/mlops", "/tmp"], f"writable paths in the read-only serving container: {writable}"
 
 
@@ -84,7 +83,7 @@ def test_mlflow_rejects_unknown_host_headers(mlflow_server: Running) -> None:
 
 def test_mlflow_keeps_the_registry_in_postgresql(champion: dict[str, str], postgres: HostPostgres | None) -> None:
     if postgres is None:
-        from tests.container.conftest import unavailable
+        from tests.helpers.containers import unavailable
 
         unavailable("PostgreSQL's initdb is not installed (Debian: apt-get install postgresql; .ci/run does)")
     import psycopg2
@@ -135,8 +134,8 @@ def test_jobs_image_quarantines_a_broken_sample_batch(jobs: Callable[..., str], 
 
 def test_compose_bucket_init_runs_in_the_jobs_image(images: BuiltImages, net: tuple[str, str], s3: str) -> None:
     """infra/compose's create-buckets service, run the same way: idempotent bucket creation."""
-    script = Path(harness.REPO / "infra/compose/create_buckets.py")
-    bucket = f"{harness.PREFIX}-data"  # moto's state is per process: other suites may have made "mlops" already
+    script = Path(containers.REPO / "infra/compose/create_buckets.py")
+    bucket = f"{containers.PREFIX}-data"  # moto's state is per process: other suites may have made "mlops" already
     command = [
         "docker",
         "run",
@@ -159,8 +158,10 @@ def test_compose_bucket_init_runs_in_the_jobs_image(images: BuiltImages, net: tu
     first = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     second = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert f"bucket {bucket!r} created" in first.stdout and f"bucket {ARTIFACT_BUCKET!r} exists" in first.stdout
-    assert second.returncode == 0 and f"bucket {bucket!r} exists" in second.stdout, second.stdout + second.stderr
+    assert f"bucket {bucket!r} created" in first.stdout
+    assert f"bucket {ARTIFACT_BUCKET!r} exists" in first.stdout
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert f"bucket {bucket!r} exists" in second.stdout, second.stdout + second.stderr
 
 
 # ------------------------------------------------------------------------------------------ serving
@@ -171,7 +172,8 @@ def test_prediction_over_http_names_the_champion(serving: Running) -> None:
     body = response.json()
     assert body["model"] == {"name": "churn", "version": "1"}, body
     (prediction,) = body["predictions"]
-    assert prediction["customer_id"] == "c-42" and 0.0 <= prediction["probability"] <= 1.0, prediction
+    assert prediction["customer_id"] == "c-42", prediction
+    assert 0.0 <= prediction["probability"] <= 1.0, prediction
 
 
 def test_bad_request_gets_a_4xx_naming_the_field(serving: Running) -> None:
@@ -183,9 +185,11 @@ def test_bad_request_gets_a_4xx_naming_the_field(serving: Running) -> None:
 
 def test_one_process_fetched_the_champion_and_metrics_name_it(serving: Running) -> None:
     """The image runs serving.server: the champion came through the parallel fetch, and /metrics answers."""
-    logs = harness.logs(serving.cid, tail=200)
+    logs = containers.logs(serving.cid, tail=200)
     assert "serving.fetch: version 1 fetched in" in logs, logs
     metrics = httpx.get(f"{serving.url}/metrics", timeout=30)
-    assert metrics.status_code == 200 and 'mlops_model_info{model_version="1"' in metrics.text, metrics.text[:800]
-    processes = harness.docker("top", serving.cid, "-o", "pid,args").splitlines()[1:]
-    assert len(processes) == 1 and "serving.server" in processes[0], processes  # the fetch has exited
+    assert metrics.status_code == 200, metrics.text[:800]
+    assert 'mlops_model_info{model_version="1"' in metrics.text, metrics.text[:800]
+    processes = containers.docker("top", serving.cid, "-o", "pid,args").splitlines()[1:]
+    assert len(processes) == 1, processes
+    assert "serving.server" in processes[0], processes

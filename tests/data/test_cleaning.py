@@ -13,7 +13,8 @@ import yaml
 from pipelines.cleaning import clean, rule_names
 from pipelines.validate import Verdict
 from projects.contract import Project, parse_project
-from tests.data.conftest import REPO, primary
+from tests.helpers.batches import primary
+from tests.helpers.system import REPO
 
 
 def churn_variant(**features: dict[str, Any]) -> Project:
@@ -37,8 +38,10 @@ def test_casing_whitespace_and_units_are_normalised_and_counted(project: Project
     assert out.frame.loc[2, "data_usage_gb"] == pytest.approx(0.512)
     assert out.frame.loc[3, "data_usage_gb"] == pytest.approx(1500.0)
     assert pd.isna(out.frame.loc[4, "region"])
-    assert out.counts["lowercase:contract"] == 1 and out.counts["lowercase:internet_service"] == 1
-    assert out.counts["strip_whitespace"] == 2 and out.counts["units:data_usage_gb"] == 2
+    assert out.counts["lowercase:contract"] == 1
+    assert out.counts["lowercase:internet_service"] == 1
+    assert out.counts["strip_whitespace"] == 2
+    assert out.counts["units:data_usage_gb"] == 2
     assert list(out.counts) == rule_names(project), "every declared rule reports, in order"
 
 
@@ -46,7 +49,8 @@ def test_exact_duplicates_are_dropped_after_normalising(project: Project, good_f
     frame = good_frame.head(5)
     resent = frame.iloc[[1]].assign(contract=lambda f: f["contract"].str.upper())  # same row, other casing
     out = clean(project, pd.concat([frame, frame.iloc[[0]], resent], ignore_index=True))
-    assert len(out.frame) == 5 and out.counts["drop_exact_duplicates"] == 2
+    assert len(out.frame) == 5
+    assert out.counts["drop_exact_duplicates"] == 2
 
 
 def test_cleaning_does_not_hide_real_errors(check: Callable[..., Verdict], good_frame: pd.DataFrame) -> None:
@@ -94,9 +98,11 @@ def test_outliers_flag_clip_and_reject(good_frame: pd.DataFrame) -> None:
     good_frame.loc[3, "support_calls"] = "80"  # reject (max 50)
     out = clean(project, good_frame)
     assert pd.isna(out.frame.loc[0, "data_usage_gb"])
-    assert out.frame.loc[1, "monthly_charges"] == 500.0 and out.frame.loc[2, "monthly_charges"] == 0.0
+    assert out.frame.loc[1, "monthly_charges"] == 500.0
+    assert out.frame.loc[2, "monthly_charges"] == 0.0
     assert out.frame.loc[3, "support_calls"] == "80"
-    assert out.counts["outliers_flag:data_usage_gb"] == 1 and out.counts["outliers_clip:monthly_charges"] == 2
+    assert out.counts["outliers_flag:data_usage_gb"] == 1
+    assert out.counts["outliers_clip:monthly_charges"] == 2
     assert "outliers_reject:support_calls" not in out.counts
 
 

@@ -18,7 +18,8 @@ from pipelines.expectations import derive_specs, quick_forms
 from pipelines.validate import Verdict, check_batch
 from projects.churn.generator import ChurnGenerator
 from projects.contract import Project, parse_project
-from tests.data.conftest import NOW, REPO, landing_csv, primary
+from tests.helpers.batches import NOW, landing_csv, primary
+from tests.helpers.system import REPO
 
 
 def test_suite_is_derived_from_the_contract(project: Project) -> None:
@@ -43,8 +44,10 @@ def test_suite_is_derived_from_the_contract(project: Project) -> None:
 def test_good_batch_passes(check: Callable[..., Verdict], good_csv: bytes) -> None:
     verdict = check(good_csv)
     assert verdict.status == "validated", verdict.reasons
-    assert verdict.failures == [] and verdict.evaluated > 50
-    assert verdict.frame is not None and len(verdict.frame) == verdict.rows_in == verdict.rows_out
+    assert verdict.failures == []
+    assert verdict.evaluated > 50
+    assert verdict.frame is not None
+    assert len(verdict.frame) == verdict.rows_in == verdict.rows_out
 
 
 @pytest.mark.parametrize("scenario", ["baseline", "covariate_drift", "concept_drift"])
@@ -68,9 +71,12 @@ def test_breakage_is_cleaned_then_quarantined_for_the_real_errors(
     blamed = {column for _, column in causes}
     assert blamed <= {"tenure_months", "monthly_charges"}, f"cleaning should have fixed the rest: {causes}"
     counts = verdict.cleaning
-    assert counts["lowercase:contract"] > 0 and counts["strip_whitespace"] > 0 and counts["units:data_usage_gb"] > 0
+    assert counts["lowercase:contract"] > 0
+    assert counts["strip_whitespace"] > 0
+    assert counts["units:data_usage_gb"] > 0
     assert counts["drop_exact_duplicates"] == 20, "400 // 20 re-sent rows"
-    assert verdict.rows_in == 420 and verdict.rows_out == 400
+    assert verdict.rows_in == 420
+    assert verdict.rows_out == 400
 
 
 def _drop_region(f: pd.DataFrame) -> pd.DataFrame:
@@ -173,7 +179,8 @@ def test_extra_column_is_named(check: Callable[..., Verdict], good_frame: pd.Dat
 
 def test_header_only_is_quarantined_as_empty(check: Callable[..., Verdict], good_frame: pd.DataFrame) -> None:
     verdict = check(good_frame.iloc[:0])
-    assert verdict.status == "quarantined" and verdict.rows_in == 0
+    assert verdict.status == "quarantined"
+    assert verdict.rows_in == 0
     assert primary(verdict) == {("expect_table_row_count_to_be_between", None)}, primary(verdict)
     assert "no rows" in verdict.reasons[0]
 
@@ -192,8 +199,10 @@ def test_stored_frame_has_the_validated_store_types(
     assert frame is not None
     assert list(frame.columns) == project.schema.columns
     assert str(frame["event_time"].dtype) == "datetime64[ns, UTC]"
-    assert frame["tenure_months"].dtype == "float64" and str(frame["has_partner"].dtype) == "boolean"
-    assert str(frame["region"].dtype) == "string" and str(frame["churned"].dtype) == "boolean"
+    assert frame["tenure_months"].dtype == "float64"
+    assert str(frame["has_partner"].dtype) == "boolean"
+    assert str(frame["region"].dtype) == "string"
+    assert str(frame["churned"].dtype) == "boolean"
 
 
 def test_quick_forms_are_only_for_rules_derived_from_the_schema(project: Project) -> None:

@@ -14,8 +14,8 @@ import typer.main
 from typer.testing import CliRunner
 
 from mlops.cli import app
+from tests.helpers.system import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 # The same list ruff enforces (banned at module level): one place says which libraries are heavy.
 HEAVY = tuple(
     tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]["flake8-tidy-imports"][
@@ -59,7 +59,8 @@ def test_project_schema_and_show(mlops_home: Path) -> None:
     schema = json.loads(runner.invoke(app, ["project", "schema"]).output)
     assert schema["title"] == "Project"
     shown = json.loads(runner.invoke(app, ["project", "show", "churn"]).output)
-    assert shown["name"] == "churn" and len(shown["contract_hash"]) == 16
+    assert shown["name"] == "churn"
+    assert len(shown["contract_hash"]) == 16
     assert shown["drift"]["num_method"] == "ks", "defaults and values are resolved"
 
 
@@ -109,4 +110,5 @@ def test_bad_start_date_is_named(mlops_home: Path) -> None:
         cwd=REPO,
         env={"MLOPS_HOME": str(mlops_home), "PATH": "/usr/bin:/bin"},
     )
-    assert result.returncode == 2 and "--start '01/02/2026': expected a date as YYYY-MM-DD" in result.stderr
+    assert result.returncode == 2
+    assert "--start '01/02/2026': expected a date as YYYY-MM-DD" in result.stderr

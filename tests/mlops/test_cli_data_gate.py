@@ -11,7 +11,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from mlops.cli import app
-from tests.data.conftest import REPO
+from tests.helpers.system import REPO
 
 runner = CliRunner()
 
@@ -29,20 +29,26 @@ def test_validate_then_quarantine_commands(mlops_home: Path) -> None:
     mlops("data", "generate", "--project", "churn", "--scenario", "breakage", "--rows", "120")
     out = mlops("validate", "--project", "churn")  # exit 0 although a batch is quarantined
     assert "landing 3 = validated 2 + quarantined 1" in out, out
-    assert "quarantine/2026-03-03_breakage/report.html" in out and "reports/validation/2026-03-01_baseline.html" in out
+    assert "quarantine/2026-03-03_breakage/report.html" in out
+    assert "reports/validation/2026-03-01_baseline.html" in out
     assert "tenure_months" in out, out
     assert "0 decided now, 3 already decided" in mlops("validate", "--project", "churn")
 
     listed = mlops("quarantine", "list", "--project", "churn")
-    assert "2026-03-03_breakage" in listed and "quarantined" in listed
+    assert "2026-03-03_breakage" in listed
+    assert "quarantined" in listed
     shown = mlops("quarantine", "show", "2026-03-03_breakage", "--project", "churn")
-    assert "expect_column_values_to_be_between" in shown and "monthly_charges" in shown
-    assert "allowed; e.g. ids" in shown and "[expect_column_values_to_not_be_null]" in shown, "not eaten as markup"
+    assert "expect_column_values_to_be_between" in shown
+    assert "monthly_charges" in shown
+    assert "allowed; e.g. ids" in shown, "not eaten as markup"
+    assert "[expect_column_values_to_not_be_null]" in shown, "not eaten as markup"
     report = json.loads(mlops("quarantine", "show", "2026-03-03_breakage.csv", "--project", "churn", "--json"))
-    assert report["status"] == "quarantined" and report["cleaning"]["drop_exact_duplicates"] == 6
+    assert report["status"] == "quarantined"
+    assert report["cleaning"]["drop_exact_duplicates"] == 6
 
     replayed = mlops("quarantine", "replay", "--project", "churn")
-    assert "2026-03-03_breakage.csv" in replayed and "quarantined" in replayed
+    assert "2026-03-03_breakage.csv" in replayed
+    assert "quarantined" in replayed
     assert "replays" in mlops("quarantine", "list", "--project", "churn")
 
 

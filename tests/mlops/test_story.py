@@ -19,10 +19,8 @@ import httpx
 import pytest
 
 from projects.inference_log import log_frame, read_part
-from tests.conftest import free_port
+from tests.helpers.system import REPO, free_port
 from tests.test_readme_commands import WALKTHROUGH_PREFIXES, readme_commands
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def make(*args: str, home: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
@@ -158,14 +156,17 @@ def test_make_run_closes_the_loop_and_reruns(tmp_path: Path) -> None:
     for kind in ("validation", "model_card", "drift"):
         assert summary["reports"][kind], f"no {kind} report linked"
         path = Path(summary["reports"][kind][-1].removeprefix("file://"))
-        assert path.is_file() and path.stat().st_size > 1000, f"{kind} report missing or empty: {path}"
-    assert summary["duration_s"] > 0 and set(summary["timings"]) >= {"normal traffic", "monitor after the shift"}
+        assert path.is_file(), f"{kind} report missing or empty: {path}"
+        assert path.stat().st_size > 1000, f"{kind} report missing or empty: {path}"
+    assert summary["duration_s"] > 0
+    assert set(summary["timings"]) >= {"normal traffic", "monitor after the shift"}
 
     # the README's commands, exactly as written, on this state
     scored_input = tmp_path / "scored-me.csv"
     scored_input.write_text((data / "landing" / "2026-01-12_market_shift.csv").read_text())
     ran = run_readme_walkthrough(tmp_path)
-    assert any(" rollback " in c for c in ran) and any(" serve " in c for c in ran), ran
+    assert any(" rollback " in c for c in ran), ran
+    assert any(" serve " in c for c in ran), ran
     assert (tmp_path / "scored.parquet").is_file(), "mlops predict wrote its output"
 
     # re-running on existing state continues the story instead of crashing
@@ -176,7 +177,8 @@ def test_make_run_closes_the_loop_and_reruns(tmp_path: Path) -> None:
     assert len(second["validated_batches"]) > len(validated), "the story continued with new batches"
 
     cleaned = make("clean-state", home=home)
-    assert cleaned.returncode == 0 and not home.exists(), "clean-state removes MLOPS_HOME"
+    assert cleaned.returncode == 0, "clean-state removes MLOPS_HOME"
+    assert not home.exists(), "clean-state removes MLOPS_HOME"
 
 
 @pytest.mark.e2e
@@ -186,7 +188,8 @@ def test_make_bench_writes_its_tables(tmp_path: Path) -> None:
     done = make("bench", f"BENCH_ARGS=--quick --output {out} validation", home=tmp_path / "home")
     assert done.returncode == 0, done.stderr[-3000:]
     text = out.read_text()
-    assert "# Benchmarks" in text and "| rows |" in text, text[:2000]
+    assert "# Benchmarks" in text, text[:2000]
+    assert "| rows |" in text, text[:2000]
 
 
 @pytest.mark.e2e
@@ -225,7 +228,9 @@ def test_make_run_runs_a_project_fed_by_files(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, f"{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
     summary = json.loads((home / "reports" / "telco" / "run-summary.json").read_text())
-    assert len(summary["validated_batches"]) == 6 and summary["quarantined_batches"] == []
-    assert summary["champion_after"] == "1" and summary["served_version"] == "1"
+    assert len(summary["validated_batches"]) == 6
+    assert summary["quarantined_batches"] == []
+    assert summary["champion_after"] == "1"
+    assert summary["served_version"] == "1"
     assert summary["drift_detected_on_normal_traffic"] is False
     assert summary["retrain_triggered"] is False, "same world, no drift: no retraining"

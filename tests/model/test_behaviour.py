@@ -19,7 +19,7 @@ from pipelines.evaluation import (
 )
 from projects.contract import Directional, FairnessMetric, Invariance, MinimumFunctionality, Task
 from tests.helpers import builders
-from tests.model.conftest import fit_on
+from tests.helpers.models import fit_on
 
 
 # --------------------------------------------------------------------------------------------- metrics
@@ -59,14 +59,16 @@ def test_group_error_gap_for_regression_and_single_group_note():
     result = fairness(FairnessMetric.group_error_gap, np.array([10.0, 10, 10, 10]), np.array([11.0, 9, 14, 6]), groups)
     assert result.gap == pytest.approx(3.0)
     lone = fairness(FairnessMetric.group_error_gap, np.array([1.0]), np.array([1.0]), pd.Series(["a"]))
-    assert lone.gap == 0.0 and "fewer than two groups" in lone.note
+    assert lone.gap == 0.0
+    assert "fewer than two groups" in lone.note
 
 
 # --------------------------------------------------------------------------------------------- behaviour
 def test_invariance_holds_when_the_column_is_not_a_model_input(churn_project, churn_data, churn_model):
     test = Invariance(kind="invariance", name="g", column="gender", values=("female", "male"), tolerance=0.0)
     result = invariance(churn_project, churn_model, churn_data[1], test)
-    assert result.passed and "not a model input" in result.detail
+    assert result.passed
+    assert "not a model input" in result.detail
 
 
 def test_invariance_fails_for_a_model_that_uses_the_column(churn_project, biased_data):
@@ -74,7 +76,8 @@ def test_invariance_fails_for_a_model_that_uses_the_column(churn_project, biased
     model = fit_on(project, biased_data[0])
     test = Invariance(kind="invariance", name="g", column="gender", values=("female", "male"), tolerance=0.05)
     result = invariance(project, model, biased_data[1], test)
-    assert not result.passed and result.value > 0.05, result.detail
+    assert not result.passed, result.detail
+    assert result.value > 0.05, result.detail
 
 
 def test_directional_expectation_passes_for_the_right_sign_and_fails_for_the_wrong_one(
@@ -84,7 +87,8 @@ def test_directional_expectation_passes_for_the_right_sign_and_fails_for_the_wro
     down = Directional(kind="directional", name="down", column="support_calls", delta=3, direction="decrease")
     assert directional(churn_project, churn_model, churn_data[1], up).passed
     wrong = directional(churn_project, churn_model, churn_data[1], down)
-    assert not wrong.passed and wrong.value < 0.05, wrong.detail
+    assert not wrong.passed, wrong.detail
+    assert wrong.value < 0.05, wrong.detail
 
 
 def test_directional_fails_for_a_model_that_ignores_the_column(churn_project, churn_data):
@@ -100,16 +104,20 @@ def test_minimum_functionality_on_a_slice_and_its_failure_modes(churn_project, c
         kind="minimum_functionality", name="s", where="contract == 'two-year'", metric="accuracy", min=0.5, min_rows=5
     )
     result = minimum_functionality(churn_project, churn_model, holdout, _y(churn_project, holdout), ok)
-    assert result.passed and result.extra["rows"] > 0
+    assert result.passed
+    assert result.extra["rows"] > 0
     strict = ok.model_copy(update={"min": 1.01})
     result = minimum_functionality(churn_project, churn_model, holdout, _y(churn_project, holdout), strict)
     assert not result.passed, "an evaluated slice below its minimum fails"
     rare = strict.model_copy(update={"min_rows": result.extra["rows"] + 1})
     result = minimum_functionality(churn_project, churn_model, holdout, _y(churn_project, holdout), rare)
-    assert result.passed and result.extra["evaluated"] is False and "too few to judge" in result.detail
+    assert result.passed
+    assert result.extra["evaluated"] is False
+    assert "too few to judge" in result.detail
     empty = ok.model_copy(update={"where": "tenure_months > 1000"})
     result = minimum_functionality(churn_project, churn_model, holdout, _y(churn_project, holdout), empty)
-    assert not result.passed and "empty" in result.detail
+    assert not result.passed
+    assert "empty" in result.detail
     bad = ok.model_copy(update={"where": "no_such_column > 1"})
     with pytest.raises(EvaluationError, match=r"gate.behaviour\[3\].where"):
         minimum_functionality(churn_project, churn_model, holdout, _y(churn_project, holdout), bad, index=3)

@@ -11,7 +11,7 @@ from pipelines.evaluation import FairnessResult
 from pipelines.promotion import Scorecard, gate_checks, gate_numbers, scorecard, summarise
 from projects.contract import FairnessMetric
 from tests.helpers import builders
-from tests.model.conftest import fit_on
+from tests.helpers.models import fit_on
 
 
 def _failed(checks):
@@ -33,9 +33,11 @@ def test_worse_challenger_fails_on_improvement(churn_project, churn_data, churn_
     worse_project = builders.dummy(churn_project)
     worse = scorecard(worse_project, fit_on(worse_project, churn_data[0]), churn_data[1], "2")
     checks = gate_checks(worse_project.gate, worse, champion)
-    assert "improvement" in _failed(checks) and "floor" in _failed(checks)
+    assert "improvement" in _failed(checks)
+    assert "floor" in _failed(checks)
     passed, reason = summarise(checks)
-    assert not passed and "champion v1" in reason
+    assert not passed
+    assert "champion v1" in reason
 
 
 def test_unfair_challenger_is_rejected_even_when_more_accurate(churn_project, biased_data):
@@ -48,7 +50,8 @@ def test_unfair_challenger_is_rejected_even_when_more_accurate(churn_project, bi
     checks = gate_checks(unfair_project.gate, challenger, champion)
     assert _failed(checks) == ["fairness"], [c.detail for c in checks]
     passed, reason = summarise(checks)
-    assert not passed and "demographic_parity_difference" in reason
+    assert not passed
+    assert "demographic_parity_difference" in reason
 
 
 def test_invariance_breaker_is_rejected_for_that_reason_alone(churn_project, churn_data, churn_model):

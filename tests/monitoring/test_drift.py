@@ -26,7 +26,7 @@ from monitoring.drift import (
 from monitoring.monitor import WindowSpec
 from projects.contract import ContractError, Project, load_project
 from projects.settings import REPO_ROOT
-from tests.monitoring.conftest import generated, two_sample_project
+from tests.helpers.monitoring import generated, two_sample_project
 
 SHIFTED = {"tenure_months", "monthly_charges", "data_usage_gb", "support_calls", "contract", "internet_service"}
 DAY = dt.date(2026, 3, 1)
@@ -50,7 +50,8 @@ def _with(project: Project, **drift: object) -> Project:
 def test_sample_has_the_fixed_size_and_no_repeated_row() -> None:
     frame = pd.DataFrame({"x": np.arange(10_007)})
     sample = stratified_sample(frame, 1000, seed=3)
-    assert len(sample) == 1000 and sample["x"].is_unique
+    assert len(sample) == 1000
+    assert sample["x"].is_unique
 
 
 def test_sample_keeps_the_time_mix_of_the_window_exactly() -> None:
@@ -74,7 +75,8 @@ def test_sample_is_reproducible_and_small_windows_are_kept_whole() -> None:
 def test_monitored_columns_come_from_the_contract(project: Project) -> None:
     columns = drift_columns(project)
     assert columns.numerical == ("tenure_months", "monthly_charges", "data_usage_gb", "support_calls")
-    assert "senior_citizen" in columns.categorical and "gender" in columns.categorical
+    assert "senior_citizen" in columns.categorical
+    assert "gender" in columns.categorical
     assert "gender" not in drift_columns(project, available={"tenure_months"}).categorical
 
 
@@ -132,7 +134,8 @@ def test_fast_path_agrees_with_evidently_on_the_full_window(project: Project, re
     full = assess_drift(reference, window, project, seed=11, sample_rows=len(window))
     assert (fast.sample_rows, full.sample_rows) == (5000, 40_000)
     assert set(fast.drifted_columns) & SHIFTED == set(full.drifted_columns) & SHIFTED == SHIFTED
-    assert fast.dataset_drift and full.dataset_drift
+    assert fast.dataset_drift
+    assert full.dataset_drift
     assert [c.method for c in fast.columns] == [c.method for c in full.columns], "sampling must not change the test"
 
 
@@ -182,5 +185,6 @@ def test_evidently_chisquare_is_inflated_and_the_result_says_so(churn_project: P
     expected = goodness_of_fit_false_positive_rate(2000, 1000, 2, 0.05)  # most categorical columns are binary
     assert expected > 0.2
     assert flags / tests > 0.15, f"{flags}/{tests}: Evidently's chisquare no longer looks inflated; revisit the README"
-    assert outcome.warnings and "chi2_contingency" in outcome.warnings[0], outcome.warnings
+    assert outcome.warnings, outcome.warnings
+    assert "chi2_contingency" in outcome.warnings[0], outcome.warnings
     assert CHI2_TWO_SAMPLE in outcome.warnings[0]

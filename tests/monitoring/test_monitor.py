@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from monitoring.monitor import EXPERIMENT, STATUS_INSUFFICIENT, MonitorResult, WindowSpec, monitor
-from tests.monitoring.conftest import Trained, generated, label, serve
+from tests.helpers.monitoring import Trained, generated, label, serve
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +39,8 @@ def test_covariate_drift_flags_the_shifted_columns(drifted: tuple[Trained, Monit
     _, result = drifted
     assert result.drift_detected is True, result.to_json()
     assert set(result.drifted_columns) >= SHIFTED, f"flagged {result.drifted_columns}, expected at least {SHIFTED}"
-    assert result.window_rows == 3000 and result.sample_rows == 3000
+    assert result.window_rows == 3000
+    assert result.sample_rows == 3000
     assert result.reference_rows > 0
     assert all(c.method == ("ks" if c.kind == "numerical" else "chi2_contingency") for c in result.columns)
     assert all(c.threshold == 0.05 for c in result.columns)
@@ -47,7 +48,8 @@ def test_covariate_drift_flags_the_shifted_columns(drifted: tuple[Trained, Monit
 
 def test_json_summary_matches_the_html_report(drifted: tuple[Trained, MonitorResult]) -> None:
     _trained, result = drifted
-    assert result.report_url and result.summary_url
+    assert result.report_url
+    assert result.summary_url
     summary = json.loads(Path(result.summary_url.removeprefix("file://")).read_text())
     html = Path(result.report_url.removeprefix("file://")).read_text()
     in_html = _html_columns(html)
@@ -99,7 +101,8 @@ def test_baseline_traffic_is_no_dataset_drift(trained: Trained, tmp_path: Path) 
     serve(ws, trained.model, trained.version, frame, *_since_promotion(trained))
     result = monitor(ws)
     assert result.drift_detected is False, result.to_json()
-    assert result.share_drifted is not None and result.share_drifted < ws.project.drift.drift_share
+    assert result.share_drifted is not None
+    assert result.share_drifted < ws.project.drift.drift_share
     assert not SHIFTED & set(result.drifted_columns), result.drifted_columns
 
 
@@ -111,9 +114,12 @@ def test_too_few_rows_is_insufficient_data_with_no_decision(trained: Trained, tm
     result = monitor(ws)
     assert result.status == STATUS_INSUFFICIENT
     assert result.drift_detected is None, "no decision below drift.min_rows"
-    assert result.window_rows == rows and result.columns == () and result.report_url is None
+    assert result.window_rows == rows
+    assert result.columns == ()
+    assert result.report_url is None
     summary = json.loads(ws.store.read_text("reports", "drift", Path(result.summary_url).name))
-    assert summary["drift_detected"] is None and summary["status"] == STATUS_INSUFFICIENT
+    assert summary["drift_detected"] is None
+    assert summary["status"] == STATUS_INSUFFICIENT
     assert any("insufficient data" in note for note in summary["warnings"])
 
 
@@ -141,9 +147,12 @@ def test_concept_drift_shows_in_performance_not_in_features(trained: Trained, tm
     label(ws, frame, TRAFFIC_DAY, "concept_drift")
     result = monitor(ws)
     perf = result.performance
-    assert perf is not None and perf.value is not None, perf
-    assert perf.metric == "roc_auc" and perf.labelled_rows == 3000
-    assert perf.at_gate is not None and perf.drop is not None
+    assert perf is not None, perf
+    assert perf.value is not None, perf
+    assert perf.metric == "roc_auc"
+    assert perf.labelled_rows == 3000
+    assert perf.at_gate is not None
+    assert perf.drop is not None
     assert perf.drop > 0.05, f"roc_auc {perf.value:.3f} vs {perf.at_gate:.3f} at the gate: expected a clear drop"
     assert result.drift_detected is False, "concept drift leaves the features' distribution unchanged"
 
@@ -154,8 +163,11 @@ def test_baseline_labels_show_no_performance_drop(trained: Trained, tmp_path: Pa
     serve(ws, trained.model, trained.version, frame, *_since_promotion(trained))
     label(ws, frame.iloc[:2000], TRAFFIC_DAY, "baseline")
     perf = monitor(ws).performance
-    assert perf is not None and perf.value is not None and perf.labelled_rows == 2000
-    assert perf.drop is not None and abs(perf.drop) < 0.05, perf
+    assert perf is not None
+    assert perf.value is not None
+    assert perf.labelled_rows == 2000
+    assert perf.drop is not None, perf
+    assert abs(perf.drop) < 0.05, perf
     assert perf.below_floor is False
 
 
@@ -180,7 +192,8 @@ def test_cli_prints_the_drifted_columns_and_the_report_path(trained: Trained) ->
     serve(ws, trained.model, trained.version, frame, *_since_promotion(trained))
     result = CliRunner().invoke(app, ["monitor", "--project", "churn", "--no-trigger"])
     assert result.exit_code == 0, result.output
-    assert "drifted columns" in result.output and "monthly_charges" in result.output, result.output
+    assert "drifted columns" in result.output, result.output
+    assert "monthly_charges" in result.output, result.output
     report = re.search(r"report: (file://\S+\.html)", result.output)
     assert report is not None, result.output
     assert Path(report.group(1).removeprefix("file://")).is_file()
@@ -197,7 +210,8 @@ def test_cli_hands_the_decision_to_the_trigger(trained: Trained) -> None:
     # a one-second window holds no traffic: no decision, so the trigger must not retrain
     result = CliRunner().invoke(app, ["monitor", "--project", "churn", "--window", "1s"])
     assert result.exit_code == 0, result.output
-    assert "insufficient data" in result.output and "trigger: insufficient_data" in result.output, result.output
+    assert "insufficient data" in result.output, result.output
+    assert "trigger: insufficient_data" in result.output, result.output
 
 
 def test_cli_rejects_a_bad_window_naming_the_option(trained: Trained) -> None:
@@ -207,7 +221,8 @@ def test_cli_rejects_a_bad_window_naming_the_option(trained: Trained) -> None:
 
     result = CliRunner().invoke(app, ["monitor", "--project", "churn", "--window", "fortnight"])
     assert result.exit_code == 2
-    assert "--window" in result.output and "fortnight" in result.output, result.output
+    assert "--window" in result.output, result.output
+    assert "fortnight" in result.output, result.output
 
 
 def test_cli_without_a_champion_says_what_to_do(trained: Trained, tmp_path: Path) -> None:
@@ -219,4 +234,5 @@ def test_cli_without_a_champion_says_what_to_do(trained: Trained, tmp_path: Path
     env = {"MLOPS_HOME": str(tmp_path), "MLFLOW_TRACKING_URI": None, "MLFLOW_REGISTRY_URI": None}
     result = CliRunner().invoke(app, ["monitor", "--project", "churn"], env=env)
     assert result.exit_code == 2, result.output
-    assert "no champion" in result.output and "mlops train" in result.output, result.output
+    assert "no champion" in result.output, result.output
+    assert "mlops train" in result.output, result.output

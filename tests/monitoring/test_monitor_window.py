@@ -16,7 +16,7 @@ from projects.contract import Project, load_project
 from projects.inference_log import InferenceLogError, InferenceLogWriter, record_columns
 from projects.settings import REPO_ROOT, Settings
 from projects.storage import DataRoot, ProjectStore
-from tests.monitoring.conftest import generated
+from tests.helpers.monitoring import generated
 
 T0 = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -52,9 +52,11 @@ def test_only_the_versions_rows_inside_the_bounds_count(store: ProjectStore, pro
     bounds = (T0 + dt.timedelta(minutes=2), T0 + dt.timedelta(minutes=6, seconds=30))  # requests 2..6
     window = sample_window(store, project, "2", bounds)
     assert window.rows == 500, "five requests of 100 rows fall inside the bounds"
-    assert len(window.sample) == 300 and window.sample["model_version"].eq("2").all()
+    assert len(window.sample) == 300
+    assert window.sample["model_version"].eq("2").all()
     served = window.sample["served_at"]
-    assert served.min() >= pd.Timestamp(bounds[0]) and served.max() <= pd.Timestamp(bounds[1])
+    assert served.min() >= pd.Timestamp(bounds[0])
+    assert served.max() <= pd.Timestamp(bounds[1])
     assert window.sample["customer_id"].is_unique
 
 
@@ -77,7 +79,8 @@ def test_labels_join_on_the_id_and_keep_the_newest_answer(store: ProjectStore, p
     labels = frame[["customer_id", "churned"]].iloc[:250]
     window = sample_window(store, project, "2", (T0, T0 + dt.timedelta(hours=2)), labels=labels)
     assert window.rows == 400
-    assert len(window.labelled) == 250 and window.labelled["customer_id"].is_unique
+    assert len(window.labelled) == 250
+    assert window.labelled["customer_id"].is_unique
     assert set(window.labelled.columns) >= {"customer_id", "prediction", "probability", "churned"}
 
 
@@ -91,7 +94,9 @@ def test_an_unreadable_part_is_named(store: ProjectStore, project: Project) -> N
 
 def test_an_empty_log_is_an_empty_window(store: ProjectStore, project: Project) -> None:
     window = sample_window(store, project, "2", (T0, T0 + dt.timedelta(hours=1)))
-    assert window.rows == 0 and window.sample.empty and window.labelled.empty
+    assert window.rows == 0
+    assert window.sample.empty
+    assert window.labelled.empty
 
 
 @pytest.mark.integration
@@ -102,4 +107,6 @@ def test_the_window_reads_the_same_on_file_and_s3(data_root_settings: Settings, 
     _log(store, project, frame, "2", T0)
     labels = frame[["customer_id", "churned"]].iloc[:100]
     window = sample_window(store, project, "2", (T0, T0 + dt.timedelta(hours=1)), labels=labels)
-    assert window.rows == 600 and len(window.sample) == 300 and len(window.labelled) == 100
+    assert window.rows == 600
+    assert len(window.sample) == 300
+    assert len(window.labelled) == 100

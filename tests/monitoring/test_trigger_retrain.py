@@ -21,8 +21,8 @@ from projects import registry
 from projects.churn.generator import ChurnGenerator
 from projects.settings import Settings
 from projects.workspace import Workspace
+from tests.helpers.system import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 FIRST_DAY = dt.date(2026, 1, 1)
 ROWS = 600
 
@@ -72,7 +72,8 @@ def ws(settings: Settings) -> Workspace:
 
 def test_no_drift_no_retrain_and_the_decision_is_recorded(ws: Workspace) -> None:
     decision = act_on_drift(ws, drift_detected=False, retrain=retrain)
-    assert decision.action == NO_DRIFT and not decision.triggered
+    assert decision.action == NO_DRIFT
+    assert not decision.triggered
     assert versions(ws) == ["1"]
     assert last_trigger(ws)["action"] == NO_DRIFT, "the decision is kept on the registered model"
 
@@ -82,13 +83,15 @@ def test_drift_without_new_labels_waits(ws: Workspace) -> None:
     decision = act_on_drift(ws, drift_detected=True, retrain=retrain)
     assert decision.action == WAITING, decision.reason
     assert "no new labels: waiting" in decision.reason
-    assert versions(ws) == ["1"] and last_trigger(ws)["action"] == WAITING
+    assert versions(ws) == ["1"]
+    assert last_trigger(ws)["action"] == WAITING
 
 
 def test_drift_with_new_labels_retrains_once_then_cools_down(ws: Workspace) -> None:
     land_validated(ws, "market_shift", FIRST_DAY + dt.timedelta(days=4), 4)
     first = act_on_drift(ws, drift_detected=True, retrain=retrain)
-    assert first.action == RETRAIN and first.outcome["version"] == "2", first
+    assert first.action == RETRAIN, first
+    assert first.outcome["version"] == "2", first
     assert first.outcome["decision"] == "promoted", f"the retrained model should win after the shift: {first.outcome}"
     assert champion(ws) == "2"
 
@@ -126,6 +129,7 @@ def test_retrained_model_failing_the_gate_leaves_the_champion(ws: Workspace) -> 
     decision = act_on_drift(
         Workspace(settings=ws.settings, project=strict, store=ws.store), drift_detected=True, retrain=retrain
     )
-    assert decision.action == RETRAIN and decision.outcome["decision"] == "rejected", decision.outcome
+    assert decision.action == RETRAIN, decision.outcome
+    assert decision.outcome["decision"] == "rejected", decision.outcome
     assert "floor" in str(decision.outcome["reason"])
     assert champion(ws) == "1", "a rejected challenger never takes the alias"

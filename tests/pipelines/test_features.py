@@ -9,7 +9,7 @@ import pytest
 from pipelines.features import build_pipeline, cast_inputs, encode_target, load_estimator, model_scores
 from projects.contract import ContractError, Task
 from tests.helpers import builders
-from tests.model.conftest import fit_on
+from tests.helpers.models import fit_on
 
 
 def test_pipeline_scores_validated_frames_with_missing_values_of_every_kind(churn_project, churn_data, churn_model):
@@ -19,7 +19,8 @@ def test_pipeline_scores_validated_frames_with_missing_values_of_every_kind(chur
     holdout.loc[1, "contract"] = pd.NA
     holdout.loc[2, "senior_citizen"] = pd.NA
     inputs = holdout[churn_project.schema.model_inputs]
-    assert str(inputs["contract"].dtype) == "string" and str(inputs["senior_citizen"].dtype) == "boolean"
+    assert str(inputs["contract"].dtype) == "string"
+    assert str(inputs["senior_citizen"].dtype) == "boolean"
     # When the fitted pipeline scores them
     proba = churn_model.predict_proba(inputs)
     # Then every row gets a probability, positive class in column 1
@@ -46,7 +47,8 @@ def test_pipeline_accepts_what_a_service_sends_object_columns_none_and_unknown_c
     frame = pd.DataFrame([record, record]).astype(object)
     # Then it scores them instead of failing on dtype or unknown values
     scores = model_scores(churn_model, frame[churn_project.schema.model_inputs], Task.classification)
-    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
+    assert scores.shape == (2,)
+    assert np.all((scores >= 0) & (scores <= 1))
 
 
 def test_cast_applies_declared_outlier_handling_clip_and_flag():
@@ -56,7 +58,8 @@ def test_cast_applies_declared_outlier_handling_clip_and_flag():
     )
     assert out["a"].tolist() == [0.0, 5.0, 10.0], "clip: values pinned to [min, max]"
     assert out["b"].isna().tolist() == [True, False, True], "flag: out-of-range values become missing"
-    assert out["flag"].tolist()[0] == 1.0 and np.isnan(out["flag"].tolist()[1])
+    assert out["flag"].tolist()[0] == 1.0
+    assert np.isnan(out["flag"].tolist()[1])
 
 
 def test_cast_names_the_missing_column():
@@ -145,4 +148,5 @@ def test_cast_inputs_matches_the_pandas_reference_on_every_input_dtype() -> None
     ours = cast_inputs(frame, **spec)  # type: ignore[arg-type]
     pd.testing.assert_frame_equal(ours, _pandas_reference_cast(frame, **spec))
     assert ours.loc[13, "f"] != ours.loc[13, "f"], "clipped to 100, then flagged above 60: missing"
-    assert ours["bo"].tolist()[:4] == [1.0, 0.0, 1.0, 0.0] and ours.loc[14, "bo"] != ours.loc[14, "bo"]
+    assert ours["bo"].tolist()[:4] == [1.0, 0.0, 1.0, 0.0]
+    assert ours.loc[14, "bo"] != ours.loc[14, "bo"]

@@ -28,8 +28,8 @@ from projects import registry, tracking
 from projects.registry import alias_version
 from projects.settings import REPO_ROOT, Settings
 from projects.workspace import Workspace
-from tests.conftest import free_port
 from tests.helpers import builders
+from tests.helpers.system import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BIN = Path(sys.executable).parent

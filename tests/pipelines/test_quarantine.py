@@ -14,7 +14,8 @@ from pipelines.validate import validate_landing
 from projects.settings import Settings
 from projects.sources import generate_batches, read_frame
 from projects.workspace import Workspace
-from tests.data.conftest import NOW, REPO
+from tests.helpers.batches import NOW
+from tests.helpers.system import REPO
 
 KEY = "2026-03-03_breakage"
 NAME = f"{KEY}.csv"
@@ -40,14 +41,16 @@ def test_replay_of_a_fixed_batch_validates_it_and_keeps_the_history(churn: Works
     landing_before = churn.store.read_bytes("landing", NAME)
     fix_breakage(churn)
     [result] = replay(churn, [KEY], now=NOW)
-    assert result.status == "validated" and result.run == "replay", result.reasons
+    assert result.status == "validated", result.reasons
+    assert result.run == "replay", result.reasons
     assert churn.store.exists("validated", f"{KEY}.parquet")
     assert churn.store.read_bytes("landing", NAME) == landing_before, "landing is never changed"
     report = read_report(churn.store, KEY)
     assert report["status"] == "released"
     assert [(h["run"], h["status"]) for h in report["history"]] == [("validate", "quarantined"), ("replay", "released")]
     first = json.loads(churn.store.fs.cat_file(report["history"][0]["json"].removeprefix("file://")))
-    assert first["status"] == "quarantined" and first["reasons"], "the original failing report is kept as it was"
+    assert first["status"] == "quarantined", "the original failing report is kept as it was"
+    assert first["reasons"], "the original failing report is kept as it was"
     assert list_quarantine(churn.store) == [], "released batches leave the quarantine list"
     assert [e.status for e in list_quarantine(churn.store, include_released=True)] == ["released"]
     assert validate_landing(churn, now=NOW).totals == {"landing": 2, "validated": 2, "quarantined": 0}
@@ -56,10 +59,12 @@ def test_replay_of_a_fixed_batch_validates_it_and_keeps_the_history(churn: Works
 def test_replay_of_an_unfixed_batch_stays_quarantined(churn: Workspace) -> None:
     quarantined(churn)
     [result] = replay(churn, now=NOW)  # no name: every quarantined batch
-    assert result.status == "quarantined" and any("tenure_months" in r for r in result.reasons)
+    assert result.status == "quarantined"
+    assert any("tenure_months" in r for r in result.reasons)
     assert not churn.store.exists("validated", f"{KEY}.parquet")
     [entry] = list_quarantine(churn.store)
-    assert entry.replays == 1 and entry.status == "quarantined"
+    assert entry.replays == 1
+    assert entry.status == "quarantined"
     history = read_report(churn.store, KEY)["history"]
     assert [h["run"] for h in history] == ["validate", "replay"]
     assert all(churn.store.fs.exists(h["json"].removeprefix("file://")) for h in history)

@@ -15,7 +15,8 @@ from projects.contract import ContractError
 from projects.settings import Settings
 from projects.sources import generate_batches
 from projects.workspace import Workspace
-from tests.data.conftest import NOW, REPO
+from tests.helpers.batches import NOW
+from tests.helpers.system import REPO
 
 UNREADABLE = {
     "2026-03-10_garbage.csv": (bytes(range(256)) * 8, "not UTF-8"),
@@ -48,14 +49,18 @@ def test_landing_ends_validated_or_quarantined_and_rerun_is_idempotent(data_root
     assert list_validated(ws.store) == ["2026-03-01_baseline.parquet", "2026-03-02_baseline.parquet"]
     assert len(read_validated(ws.store, list_validated(ws.store))) == 300
     again = validate_landing(ws, now=NOW)
-    assert again.results == () and len(again.already_decided) == 3 and again.totals == run.totals
+    assert again.results == ()
+    assert len(again.already_decided) == 3
+    assert again.totals == run.totals
 
 
 def test_validated_batches_keep_a_record_of_cleaning(churn: Workspace) -> None:
     land(churn)
     result = validate_landing(churn, now=NOW).validated[0]
     record = json.loads(churn.store.read_text("reports", "validation", "2026-03-01_baseline.json"))
-    assert record["status"] == "validated" and record["failed"] == 0 and record["evaluated"] > 50
+    assert record["status"] == "validated"
+    assert record["failed"] == 0
+    assert record["evaluated"] > 50
     assert set(record["cleaning"]) >= {"strip_whitespace", "drop_exact_duplicates", "units:data_usage_gb"}
     assert record["outputs"]["validated batch"] == result.data_url
     assert result.report_urls["html"].endswith("reports/validation/2026-03-01_baseline.html")
@@ -68,8 +73,10 @@ def test_quarantine_keeps_the_original_and_both_reports(churn: Workspace) -> Non
     key = "2026-03-03_breakage"
     assert churn.store.read_bytes("quarantine", key, bad.batch) == churn.store.read_bytes("landing", bad.batch)
     report = json.loads(churn.store.read_text("quarantine", key, "report.json"))
-    assert report["status"] == "quarantined" and report["reasons"] == list(bad.reasons)
-    assert len(report["history"]) == 1 and report["history"][0]["run"] == "validate"
+    assert report["status"] == "quarantined"
+    assert report["reasons"] == list(bad.reasons)
+    assert len(report["history"]) == 1
+    assert report["history"][0]["run"] == "validate"
     assert churn.store.exists("quarantine", key, "report.html")
     assert bad.report_urls == report["report_urls"]
 
@@ -81,7 +88,8 @@ def test_unreadable_files_are_quarantined_with_a_reason(churn: Workspace) -> Non
     assert {r.batch for r in run.quarantined} == set(UNREADABLE), "never a crash, never validated"
     for result in run.results:
         expected = UNREADABLE[result.batch][1]
-        assert len(result.reasons) == 1 and expected in result.reasons[0], result.reasons
+        assert len(result.reasons) == 1, result.reasons
+        assert expected in result.reasons[0], result.reasons
         assert result.reasons[0].startswith("unreadable: ")
     assert run.totals == {"landing": 7, "validated": 0, "quarantined": 7}
 
@@ -114,4 +122,5 @@ def test_a_bad_extra_expectation_fails_before_any_batch(mlops_home: Path, tmp_pa
     land(ws)
     with pytest.raises(ContractError, match=r"expectations\[0\].*ExpectColumnMeanToBeGood"):
         validate_landing(ws, now=NOW)
-    assert not ws.store.list("validated") and not ws.store.list_dirs("quarantine")
+    assert not ws.store.list("validated")
+    assert not ws.store.list_dirs("quarantine")

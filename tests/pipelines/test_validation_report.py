@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 from pipelines.validate import validate_landing
 from projects.sources import generate_batches, read_frame
 from projects.workspace import Workspace
-from tests.data.conftest import NOW
+from tests.helpers.batches import NOW
 
 
 class Page(HTMLParser):
@@ -54,7 +54,8 @@ def test_quarantine_report_names_the_failing_expectations(churn: Workspace) -> N
     validate_landing(churn, now=NOW)
     page = parse(churn.store.read_text("quarantine", "2026-03-04_inject", "report.html"))
     text = " ".join(page.text)
-    assert "QUARANTINED" in text and "2026-03-04_inject.csv" in text
+    assert "QUARANTINED" in text
+    assert "2026-03-04_inject.csv" in text
     failed = {(row[0].split()[0], row[1]) for row in page.rows if row and row[0].startswith("expect_")}
     assert ("expect_column_values_to_not_be_null", "tenure_months") in failed, failed
     assert ("expect_column_values_to_be_between", "monthly_charges") in failed
@@ -71,5 +72,6 @@ def test_validated_report_says_everything_passed(churn: Workspace) -> None:
     generate_batches(churn.project, churn.store, "baseline", 1, start=dt.date(2026, 3, 1), rows=100)
     validate_landing(churn, now=NOW)
     text = " ".join(parse(churn.store.read_text("reports", "validation", "2026-03-01_baseline.html")).text)
-    assert "VALIDATED" in text and "Every expectation derived from the contract passed" in text
+    assert "VALIDATED" in text
+    assert "Every expectation derived from the contract passed" in text
     assert "How to fix" not in text

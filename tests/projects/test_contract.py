@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from projects.contract import ContractError, FeatureType, json_schema, load_project, load_project_file, parse_project
+from tests.helpers.system import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 CHURN = REPO / "projects" / "churn" / "project.yaml"
 
 
@@ -55,7 +55,8 @@ def test_unknown_key_is_named_with_file_and_path(tmp_path: Path, churn_dict: dic
         load_project_file(path)
     message = str(info.value)
     assert str(path) in message
-    assert "gate.flor" in message and "unknown key" in message
+    assert "gate.flor" in message
+    assert "unknown key" in message
 
 
 def test_wrong_type_names_key_and_value(tmp_path: Path, churn_dict: dict[str, Any]) -> None:

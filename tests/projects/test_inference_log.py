@@ -86,15 +86,18 @@ def test_round_trip_keeps_the_format(data_root_settings: Settings, rows: pd.Data
     _append(writer, rows.iloc[:30], "1", DAY1)
     _append(writer, rows.iloc[30:], "2", DAY1 + dt.timedelta(minutes=1))
     urls = writer.flush()
-    assert len(urls) == 1 and "/inference/date=2026-03-01/" in urls[0], urls
+    assert len(urls) == 1, urls
+    assert "/inference/date=2026-03-01/" in urls[0], urls
 
     log = read_inference_log(ws.store)
     assert list(log.columns) == log_columns(ws.project)
     expected = coerce_types(ws.project, rows[record_columns(ws.project)]).dtypes
     for name in record_columns(ws.project):
         assert log[name].dtype == expected[name], f"{name}: {log[name].dtype} != coerce_types {expected[name]}"
-    assert log[PREDICTION].dtype == "float64" and log[PROBABILITY].dtype == "float64"
-    assert log[MODEL_VERSION].dtype == "string" and str(log[SERVED_AT].dtype) == "datetime64[ns, UTC]"
+    assert log[PREDICTION].dtype == "float64"
+    assert log[PROBABILITY].dtype == "float64"
+    assert log[MODEL_VERSION].dtype == "string"
+    assert str(log[SERVED_AT].dtype) == "datetime64[ns, UTC]"
     assert log[ws.project.schema.id.name].tolist() == rows[ws.project.schema.id.name].tolist()
     pd.testing.assert_series_equal(
         log["data_usage_gb"], rows["data_usage_gb"].reset_index(drop=True), check_names=False
@@ -114,13 +117,16 @@ def test_reader_filters_and_prunes_partitions(data_root_settings: Settings, rows
     with pytest.raises(InferenceLogError, match=r"date=2026-03-01/zz-corrupt\.parquet"):
         read_inference_log(ws.store)
     recent = read_inference_log(ws.store, since=dt.datetime(2026, 3, 2))  # naive = UTC
-    assert len(recent) == 40 and recent[SERVED_AT].min() >= pd.Timestamp(DAY2)
+    assert len(recent) == 40
+    assert recent[SERVED_AT].min() >= pd.Timestamp(DAY2)
     assert len(read_inference_log(ws.store, since=DAY2, model_version="2")) == 20
     newest = read_inference_log(ws.store, since=DAY2, max_rows=25)
-    assert len(newest) == 25 and (newest[MODEL_VERSION] == "2").sum() == 20, "the newest rows are kept"
+    assert len(newest) == 25, "the newest rows are kept"
+    assert (newest[MODEL_VERSION] == "2").sum() == 20, "the newest rows are kept"
     assert newest[SERVED_AT].is_monotonic_increasing
     empty = read_inference_log(ws.store, since=dt.datetime(2030, 1, 1), project=ws.project)
-    assert empty.empty and list(empty.columns) == log_columns(ws.project)
+    assert empty.empty
+    assert list(empty.columns) == log_columns(ws.project)
 
 
 def test_writer_flushes_by_rows_and_by_time(churn: Workspace, rows: pd.DataFrame) -> None:
@@ -149,11 +155,13 @@ def test_failed_write_keeps_rows_for_the_next_flush(churn: Workspace, rows: pd.D
     _append(writer, rows.iloc[:20], "1", DAY1)
     with pytest.raises(Exception):  # noqa: B017 - whatever the filesystem raises
         writer.flush()
-    assert writer.pending_rows == 20 and writer.written_rows == 0
+    assert writer.pending_rows == 20
+    assert writer.written_rows == 0
     _append(writer, rows.iloc[20:30], "1", DAY1)
     with pytest.raises(Exception):  # noqa: B017
         writer.flush()
-    assert writer.dropped_rows == 20 and writer.pending_rows == 10, "over max_buffer_rows the oldest are dropped"
+    assert writer.dropped_rows == 20, "over max_buffer_rows the oldest are dropped"
+    assert writer.pending_rows == 10, "over max_buffer_rows the oldest are dropped"
     churn.store.fs.rm(blocker)
     writer.flush()
     assert len(read_inference_log(churn.store)) == 10
@@ -202,7 +210,8 @@ def test_hard_kill_loses_at_most_the_unflushed_buffer(churn: Workspace) -> None:
         [sys.executable, "-c", HARD_KILL_SCRIPT, "1000", "49"], env=env, stdout=subprocess.PIPE, text=True
     )
     try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "appended"
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "appended"
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:

@@ -11,8 +11,7 @@ from projects.contract import ContractError, FilesSource
 from projects.settings import Settings
 from projects.sources import generate_batches, ingest_files
 from projects.workspace import Workspace
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.system import REPO
 
 
 def files_workspace(settings: Settings, url: str) -> Workspace:

@@ -1,90 +1,18 @@
-"""Serving fixtures: a registry with a real champion (trained by pipelines.training), and real servers.
+"""Serving fixtures: a registry with a real champion (trained by pipelines.training), and a real server.
 
-A server is ``mlops serve`` in a subprocess on 127.0.0.1 (BentoML for real), called over HTTP with httpx. The
-champion home is made once per session: validated batches from the generator, ``pipelines.training.train``
+The champion home is made once per session: validated batches from the generator, ``pipelines.training.train``
 (a real MLflow run on SQLite), alias ``champion``. Tests that move the alias get their own copy of the home.
+Helpers (Home, Server, records, train_version) live in tests/helpers/serving.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
 
-import httpx
 import pytest
 
-from projects.settings import Settings
-from projects.workspace import Workspace
-from tests.conftest import REPO, free_port
-from tests.helpers.champions import churn_frame, promote
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    import pandas as pd
-
-START_TIMEOUT_S = 180.0
-
-
-@dataclass
-class Home:
-    """An MLOPS_HOME with the churn project's data and registry."""
-
-    path: Path
-    versions: list[str] = field(default_factory=list)
-
-    @property
-    def settings(self) -> Settings:
-        uri = f"sqlite:///{self.path / 'mlflow.db'}"  # both explicit: MLflow exports URIs to os.environ
-        return Settings(home=self.path, data_root=None, tracking_uri=uri, registry_uri=uri)
-
-    @property
-    def ws(self) -> Workspace:
-        return Workspace.open("churn", self.settings)
-
-    def env(self, **extra: str) -> dict[str, str]:
-        """The environment of a subprocess that must see this home and nothing of the developer's."""
-        clean = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("MLOPS_", "BENTOML_")) and k not in {"MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"}
-        }
-        return {**clean, "MLOPS_HOME": str(self.path), "BENTOML_HOME": str(self.path / "bentoml"), **extra}
-
-    def copy(self, target: Path) -> Home:
-        """The registry and the data, without what earlier servers left (inference log, logs, BentoML home)."""
-        shutil.copytree(self.path, target, ignore=shutil.ignore_patterns("inference", "serve-*.log", "bentoml"))
-        return Home(target, list(self.versions))
-
-
-def write_validated(ws: Workspace, first: dt.date, batches: int, scenario: str, rows: int = 400) -> None:
-    """Validated batches as the data gate would leave them (generator -> CSV -> coerce_types -> Parquet)."""
-    for offset in range(batches):
-        day = first + dt.timedelta(days=offset)
-        frame = churn_frame(ws.project, rows, day, scenario)
-        ws.store.write_parquet("validated", f"{day.isoformat()}_{scenario}.parquet", frame=frame)
-
-
-def train_version(home: Home, first: dt.date, scenario: str, alias: bool = True) -> str:
-    """One more registered version, trained by the platform's own training code on a fresh window."""
-    from pipelines.training import train
-
-    ws = home.ws
-    write_validated(ws, first, ws.project.training.window_batches, scenario)
-    version = train(ws).version
-    if alias:
-        promote(ws.project, home.settings, version)
-    home.versions.append(version)
-    return version
+from tests.helpers.serving import Home, Server, train_version
 
 
 @pytest.fixture(scope="session")
@@ -94,84 +22,6 @@ def champion_home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     home.path.mkdir()
     train_version(home, dt.date(2026, 1, 1), "baseline")
     return home
-
-
-def records(project: Any, frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as the JSON records the service takes (NaN and NA -> null, numpy/pandas scalars -> Python)."""
-    import pandas as pd
-
-    from projects.inference_log import record_columns
-
-    def plain(value: Any) -> Any:
-        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-            return None
-        return value.item() if hasattr(value, "item") else value
-
-    return [{k: plain(v) for k, v in row.items()} for row in frame[record_columns(project)].to_dict(orient="records")]
-
-
-class Server:
-    """``mlops serve`` in a subprocess; stopped with SIGTERM (graceful) so the inference log is flushed."""
-
-    def __init__(self, home: Home, workers: int = 1, env: dict[str, str] | None = None) -> None:
-        self.home, self.workers = home, workers
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = home.path / f"serve-{self.port}.log"
-        self.env = env or home.env()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, ready: bool = True) -> Server:
-        self.launch()
-        self.wait_for("/livez")
-        if ready:
-            self.wait_for("/ready")
-        return self
-
-    def launch(self) -> Server:
-        """Start the process without waiting (so several servers can boot at once)."""
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "mlops", "serve", "--project", "churn", "--port", str(self.port),
-                 "--workers", str(self.workers)],
-                cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        return self
-
-    def wait_for(self, path: str, timeout: float = START_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
-            try:
-                if httpx.get(self.url + path, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        raise AssertionError(f"{self.url}{path} not 200 after {timeout}s:\n{self.log()[-3000:]}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self, timeout: float = 60.0) -> int | None:
-        """SIGTERM, wait for the graceful shutdown; SIGKILL the group only if it hangs."""
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-            raise AssertionError(f"server ignored SIGTERM for {timeout}s:\n{self.log()[-3000:]}") from None
-
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,12 @@ import pytest
 from serving.fetch import MANIFEST, Fetched, Prefetch, fetch, hand_over, load_sklearn_dir, take
 from serving.model_holder import ModelHolder
 from serving.startup import pause_collector_for_startup
-from tests.conftest import REPO, free_port
 from tests.helpers.champions import churn_frame
-from tests.serving.conftest import Server
+from tests.helpers.serving import Server
+from tests.helpers.system import REPO, free_port
 
 if TYPE_CHECKING:
-    from tests.serving.conftest import Home
+    from tests.helpers.serving import Home
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,9 @@ def test_fetched_files_load_without_mlflow_as_mlflow_loads_them(champion_home: H
 
     project = champion_home.ws.project
     fetched = fetch(project, champion_home.settings, tmp_path)
-    assert fetched.error is None and fetched.version == "1" and fetched.run_id, fetched
+    assert fetched.error is None, fetched
+    assert fetched.version == "1", fetched
+    assert fetched.run_id, fetched
     assert fetched.tags["mlops.contract_hash"] == project.contract_hash()
     ours = load_sklearn_dir(Path(str(fetched.path)))
     registry_client(champion_home.settings)
@@ -66,7 +68,8 @@ def test_the_fetch_process_reports_why_there_is_nothing_to_load(champion_home: H
     )  # fmt: skip
     assert done.returncode == 3, done.stderr
     fetched = Fetched.read(tmp_path)
-    assert fetched.version is None and str(fetched.error).startswith(f"tracking server unreachable at {dead}")
+    assert fetched.version is None
+    assert str(fetched.error).startswith(f"tracking server unreachable at {dead}")
     assert fetched.error in done.stderr
     assert json.loads((tmp_path / MANIFEST).read_text())["error"] == fetched.error
 
@@ -80,13 +83,16 @@ def test_the_holder_starts_from_the_prefetch_and_turns_the_collector_back_on(
     into = tmp_path / "models"
     hand_over(Prefetch.start("churn", into))
     prefetch = take()
-    assert prefetch is not None and take() is None, "only the first holder gets the fetch"
+    assert prefetch is not None, "only the first holder gets the fetch"
+    assert take() is None, "only the first holder gets the fetch"
     pause_collector_for_startup()
     try:
         holder = ModelHolder(champion_home.ws.project, champion_home.settings, freeze_gc=True, prefetch=prefetch)
         holder.start()
         assert holder.wait_ready(120), holder.status()
-        assert holder.current is not None and holder.current.version == "1" and holder.reason == "serving version 1"
+        assert holder.current is not None
+        assert holder.current.version == "1"
+        assert holder.reason == "serving version 1"
         deadline = time.monotonic() + 10  # both happen right after the swap that made it ready
         while (any(into.iterdir()) or not gc.isenabled()) and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -106,7 +112,9 @@ def test_a_failed_prefetch_falls_back_to_polling(champion_home: Home, tmp_path: 
     holder = ModelHolder(champion_home.ws.project, champion_home.settings, poll_seconds=0.2, prefetch=failed)
     holder.start()
     try:
-        assert holder.wait_ready(120) and holder.current is not None and holder.current.version == "1"
+        assert holder.wait_ready(120)
+        assert holder.current is not None
+        assert holder.current.version == "1"
     finally:
         holder.stop()
 
@@ -120,8 +128,10 @@ def test_stopping_during_the_fetch_ends_the_wait_and_the_fetch(champion_home: Ho
     started = time.monotonic()
     holder.stop(timeout=10)
     assert time.monotonic() - started < 3, "the wait for the fetch must end with stop()"
-    assert hung.process.poll() is not None and not hung.into.exists()
-    assert holder.current is None and holder.reason == "stopped before the champion fetch finished"
+    assert hung.process.poll() is not None
+    assert not hung.into.exists()
+    assert holder.current is None
+    assert holder.reason == "stopped before the champion fetch finished"
 
 
 def test_stale_fetch_directories_are_swept_and_each_start_gets_its_own(tmp_path: Path) -> None:
@@ -134,18 +144,22 @@ def test_stale_fetch_directories_are_swept_and_each_start_gets_its_own(tmp_path:
     first = Prefetch.start("no-such-project", tmp_path)
     second = Prefetch.start("no-such-project", tmp_path)
     try:
-        assert not stale.exists() and recent.exists(), "only directories older than an hour are swept"
-        assert first.into != second.into and first.into.parent == tmp_path
+        assert not stale.exists(), "only directories older than an hour are swept"
+        assert recent.exists(), "only directories older than an hour are swept"
+        assert first.into != second.into
+        assert first.into.parent == tmp_path
     finally:
         first.cleanup()
         second.cleanup()
-    assert not first.into.exists() and not second.into.exists()
+    assert not first.into.exists()
+    assert not second.into.exists()
 
 
 def test_the_single_process_server_uses_the_prefetch(champion_home: Home) -> None:
     """``mlops serve`` with one worker runs serving.server: the fetch ran, and SIGTERM ends it cleanly."""
     with Server(champion_home).start() as server:
         metadata = httpx.get(server.url + "/metadata", timeout=10).json()
-        assert metadata["model_version"] == "1" and metadata["ready"] is True
+        assert metadata["model_version"] == "1"
+        assert metadata["ready"] is True
         assert "serving.fetch: version 1 fetched in" in server.log(), server.log()[-2000:]
         assert server.stop() == 0, server.log()[-2000:]

@@ -20,11 +20,11 @@ from serving.model_holder import (
     positive_column,
     running_libraries,
 )
-from tests.conftest import free_port
 from tests.helpers.champions import churn_frame, fit, register
+from tests.helpers.system import free_port
 
 if TYPE_CHECKING:
-    from tests.serving.conftest import Home
+    from tests.helpers.serving import Home
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +67,8 @@ def test_positive_class_column(champion_home: Home) -> None:
     model = DummyClassifier().fit(np.zeros((4, 1)), np.array([True, False, True, False]))
     assert positive_column(project, model) == 1  # classes_ [False, True]; the contract's positive is true
     strings = DummyClassifier().fit(np.zeros((2, 1)), np.array(["true", "false"]))
-    assert list(strings.classes_) == ["false", "true"] and positive_column(project, strings) == 1
+    assert list(strings.classes_) == ["false", "true"]
+    assert positive_column(project, strings) == 1
     other = DummyClassifier().fit(np.zeros((3, 1)), np.array(["a", "b", "c"]))
     with pytest.raises(ModelRejectedError, match="do not include the positive class"):
         positive_column(project, other)
@@ -77,21 +78,27 @@ def test_swap_and_keep_the_old_model_when_a_new_one_is_refused(home: Home) -> No
     """Given version 1 served, when a version trained under another contract is promoted, 1 keeps serving."""
     ws = home.ws
     holder = ModelHolder(ws.project, home.settings)
-    assert holder.refresh() and holder.current is not None and holder.current.version == "1"
+    assert holder.refresh()
+    assert holder.current is not None
+    assert holder.current.version == "1"
     assert holder.status()["reason"] == "serving version 1"
 
     frame = churn_frame(ws.project, rows=300, day=dt.date(2026, 3, 1))
     bad = register(ws.project, home.settings, fit(ws.project, frame), tags={TAG_CONTRACT_HASH: "0123456789abcdef"})
     assert holder.refresh() is False
-    assert holder.current.version == "1" and holder.ready, "the old model keeps serving"
+    assert holder.current.version == "1", "the old model keeps serving"
+    assert holder.ready, "the old model keeps serving"
     assert f"contract mismatch: version {bad} was trained under contract 0123456789abcdef" in str(holder.last_error)
 
     fresh = ModelHolder(ws.project, home.settings)
     fresh.refresh()
-    assert not fresh.ready and fresh.reason.startswith(f"contract mismatch: version {bad}"), fresh.reason
+    assert not fresh.ready, fresh.reason
+    assert fresh.reason.startswith(f"contract mismatch: version {bad}"), fresh.reason
 
     good = register(ws.project, home.settings, fit(ws.project, frame, c=0.1))
-    assert holder.refresh() is True and holder.current.version == good and holder.last_error is None
+    assert holder.refresh() is True
+    assert holder.current.version == good
+    assert holder.last_error is None
     rows = frame[ws.project.schema.model_inputs].head(20)
     prediction, probability = holder.current.score(rows)
     expected = holder.current.model.predict_proba(rows)[:, 1]
@@ -108,7 +115,8 @@ def test_a_model_that_cannot_score_the_contract_is_refused(home: Home) -> None:
     holder.refresh()
     alien = LogisticRegression().fit(np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([False, True]))
     version = register(ws.project, home.settings, alien)
-    assert holder.refresh() is False and holder.current.version == "1"
+    assert holder.refresh() is False
+    assert holder.current.version == "1"
     assert f"version {version} cannot score a record of this contract" in str(holder.last_error)
 
 
@@ -116,13 +124,15 @@ def test_the_background_thread_picks_up_a_new_champion(home: Home) -> None:
     ws = home.ws
     holder = ModelHolder(ws.project, home.settings, poll_seconds=0.2).start()
     try:
-        assert holder.wait_ready(60) and holder.current.version == "1"
+        assert holder.wait_ready(60)
+        assert holder.current.version == "1"
         frame = churn_frame(ws.project, rows=300, day=dt.date(2026, 3, 2))
         new = register(ws.project, home.settings, fit(ws.project, frame, c=0.5))
         deadline = time.monotonic() + 30
         while holder.current.version != new and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert holder.current.version == new and holder.swaps == 2
+        assert holder.current.version == new
+        assert holder.swaps == 2
     finally:
         holder.stop()
 
@@ -134,4 +144,5 @@ def test_tracking_server_down_gives_a_reason_quickly(home: Home) -> None:
     started = time.monotonic()
     holder.refresh()
     assert time.monotonic() - started < 15, "no minutes of retries before a reason"
-    assert not holder.ready and holder.reason.startswith(f"tracking server unreachable at {dead}"), holder.reason
+    assert not holder.ready, holder.reason
+    assert holder.reason.startswith(f"tracking server unreachable at {dead}"), holder.reason

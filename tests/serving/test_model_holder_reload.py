@@ -20,7 +20,7 @@ import pytest
 
 from projects.inference_log import MODEL_VERSION, SERVED_AT, log_frame, read_inference_log, read_part
 from tests.helpers.champions import churn_frame, promote
-from tests.serving.conftest import Home, Server, records, train_version
+from tests.helpers.serving import Home, Server, records, train_version
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CLIENTS = 8
@@ -135,7 +135,8 @@ def test_responses_after_the_switch_carry_the_new_version(run: Run) -> None:
     assert late, "the run ended before the switch deadline"
     assert {r["version"] for r in late} == {"2"}, f"versions after {deadline}: {sorted({r['version'] for r in late})}"
     early = [r for r in run.responses if r["at"] < run.promoted_at]
-    assert early and {r["version"] for r in early} == {"1"}
+    assert early
+    assert {r["version"] for r in early} == {"1"}
 
 
 def test_inference_log_rows_equal_rows_served_after_shutdown(run: Run) -> None:

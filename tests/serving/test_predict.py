@@ -16,7 +16,7 @@ from tests.helpers.champions import churn_frame
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.serving.conftest import Home
+    from tests.helpers.serving import Home
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,8 @@ def test_scores_a_file_like_the_model_does(
     assert "scored 120 rows with churn version 1" in result.output
     out = pd.read_csv(target)
     assert list(out.columns) == ["customer_id", "prediction", "probability", "model_version"]
-    assert out["customer_id"].tolist() == frame["customer_id"].tolist() and set(out["model_version"]) == {1}
+    assert out["customer_id"].tolist() == frame["customer_id"].tolist()
+    assert set(out["model_version"]) == {1}
     mlflow.set_tracking_uri(cli_env["MLOPS_TRACKING_URI"])
     model = mlflow.sklearn.load_model("models:/churn/1")
     np.testing.assert_allclose(
@@ -78,5 +79,6 @@ def test_bad_input_names_the_file_and_column(
         app, ["predict", "--input", str(source), "--output", str(tmp_path / "o.csv")], env=cli_env
     )
     assert result.exit_code == 2, result.output
-    assert str(source) in result.output and message in result.output, result.output
+    assert str(source) in result.output, result.output
+    assert message in result.output, result.output
     assert not (tmp_path / "o.csv").exists()

@@ -25,7 +25,7 @@ from serving.schema import (
     response_model,
 )
 from tests.helpers.champions import churn_frame
-from tests.serving.conftest import records
+from tests.helpers.serving import records
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,8 @@ def test_a_bad_value_is_named_by_index_and_field(project: Project, field: str, v
     errors = _errors(project, body)
     assert [(e["loc"], e["type"]) for e in errors] == [(("records", 1, field), error_type)], errors
     message, detail = describe_errors(errors)
-    assert message.startswith(f"records[1].{field}: ") and detail[0]["index"] == 1
+    assert message.startswith(f"records[1].{field}: ")
+    assert detail[0]["index"] == 1
 
 
 def test_missing_unknown_and_optional_fields(project: Project) -> None:
@@ -68,7 +69,8 @@ def test_missing_unknown_and_optional_fields(project: Project) -> None:
     assert {(e["loc"][-1], e["type"]) for e in errors} == {("contract", "missing"), ("surname", "extra_forbidden")}
     accepted = request_model(project).model_validate({"records": [{**partial, "contract": "one-year"}]})
     record = accepted.records[0]  # type: ignore[attr-defined]
-    assert record.data_usage_gb is None and record.gender is None, "nullable feature and audit-only attribute"
+    assert record.data_usage_gb is None, "nullable feature and audit-only attribute"
+    assert record.gender is None, "nullable feature and audit-only attribute"
 
 
 def test_batch_limits(project: Project) -> None:
@@ -81,7 +83,8 @@ def test_batch_limits(project: Project) -> None:
 
 def test_field_paths_read_like_the_request() -> None:
     assert field_path(("records", 3, "tenure_months")) == "records[3].tenure_months"
-    assert field_path(()) == "body" and field_path(["records"]) == "records"
+    assert field_path(()) == "body"
+    assert field_path(["records"]) == "records"
 
 
 def test_model_frame_has_the_types_coerce_types_gives(project: Project) -> None:
@@ -105,9 +108,11 @@ def test_fields_that_would_shadow_pydantic_attributes_are_aliased(project: Proje
     odd = parse_project(data)
     record = example_record(odd)
     parsed = record_model(odd).model_validate_json(json.dumps(record))
-    assert attribute("copy") == "field_copy" and parsed.field_copy == record["copy"]  # type: ignore[attr-defined]
+    assert attribute("copy") == "field_copy"
+    assert parsed.field_copy == record["copy"]
     columns = records_to_columns(odd, [parsed])
-    assert columns["copy"] == [record["copy"]] and columns["model_score"] == [record["model_score"]]
+    assert columns["copy"] == [record["copy"]]
+    assert columns["model_score"] == [record["model_score"]]
     answer = response_model(odd).model_validate(
         {
             "model": {"name": "x", "version": "1"},

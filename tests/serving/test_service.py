@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.helpers.champions import churn_frame
-from tests.serving.conftest import Home, Server, records
+from tests.helpers.serving import Home, Server, records
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -40,10 +40,15 @@ def test_predictions_equal_the_champion_in_process(served: Server, champion_home
 def test_metadata_readiness_and_metrics_name_the_version(served: Server, champion_home: Home) -> None:
     project = champion_home.ws.project
     meta = httpx.get(f"{served.url}/metadata").json()
-    assert meta["project"] == "churn" and meta["model_version"] == "1" and meta["ready"] is True
-    assert meta["contract_hash"] == project.contract_hash() and meta["run_id"] and meta["trained_at"]
+    assert meta["project"] == "churn"
+    assert meta["model_version"] == "1"
+    assert meta["ready"] is True
+    assert meta["contract_hash"] == project.contract_hash()
+    assert meta["run_id"]
+    assert meta["trained_at"]
     ready = httpx.get(f"{served.url}/ready")
-    assert ready.status_code == 200 and ready.json()["reason"] == "serving version 1"
+    assert ready.status_code == 200
+    assert ready.json()["reason"] == "serving version 1"
     assert httpx.get(f"{served.url}/readyz").status_code == 200
     frame = churn_frame(project, rows=3, day=dt.date(2026, 6, 2))
     assert httpx.post(f"{served.url}/predict", json={"records": records(project, frame)}).status_code == 200
@@ -58,7 +63,8 @@ def test_openapi_documents_the_contract(served: Server) -> None:
     record = spec["components"]["schemas"]["ChurnRecord"]
     assert record["properties"]["contract"]["enum"] == ["month-to-month", "one-year", "two-year"]
     assert record["properties"]["tenure_months"]["maximum"] == 72
-    assert record["additionalProperties"] is False and "customer_id" in record["required"]
+    assert record["additionalProperties"] is False
+    assert "customer_id" in record["required"]
 
 
 def test_invalid_records_get_a_400_naming_index_and_field(served: Server, champion_home: Home) -> None:
@@ -81,10 +87,12 @@ def test_batch_and_body_limits_come_from_the_contract(served: Server, champion_h
     one = records(project, churn_frame(project, rows=1, day=dt.date(2026, 6, 4)))[0]
     too_many = {"records": [one] * (project.serving.max_batch_size + 1)}
     response = httpx.post(f"{served.url}/predict", json=too_many)
-    assert response.status_code == 400 and "records: List should have at most 1000 items" in response.json()["error"]
+    assert response.status_code == 400
+    assert "records: List should have at most 1000 items" in response.json()["error"]
     huge = json.dumps({"records": [one], "pad": "x" * project.serving.max_body_bytes}).encode()
     response = httpx.post(f"{served.url}/predict", content=huge, headers={"content-type": "application/json"})
-    assert response.status_code == 413 and "serving.max_body_bytes" in response.json()["error"]
+    assert response.status_code == 413
+    assert "serving.max_body_bytes" in response.json()["error"]
 
     def chunks():  # no Content-Length: the guard counts what it reads
         for start in range(0, len(huge), 65536):
@@ -93,5 +101,6 @@ def test_batch_and_body_limits_come_from_the_contract(served: Server, champion_h
     response = httpx.post(f"{served.url}/predict", content=chunks(), headers={"content-type": "application/json"})
     assert response.status_code == 413, response.text
     empty = httpx.post(f"{served.url}/predict", json={"records": []})
-    assert empty.status_code == 400 and "records" in empty.json()["error"]
+    assert empty.status_code == 400
+    assert "records" in empty.json()["error"]
     assert httpx.post(f"{served.url}/predict", json={"records": [one]}).status_code == 200, "still answers"

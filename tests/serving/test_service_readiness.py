@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from projects.registry import CHAMPION
-from tests.conftest import free_port
 from tests.helpers.champions import churn_frame, promote
-from tests.serving.conftest import Home, Server, records
+from tests.helpers.serving import Home, Server, records
+from tests.helpers.system import free_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -66,7 +66,8 @@ def test_no_champion_is_not_ready_and_says_why(servers: dict[str, Server]) -> No
     project = server.home.ws.project
     body = {"records": records(project, churn_frame(project, rows=1, day=dt.date(2026, 6, 6)))}
     response = httpx.post(f"{server.url}/predict", json=body)
-    assert response.status_code == 503 and "no champion" in response.json()["error"], response.text
+    assert response.status_code == 503, response.text
+    assert "no champion" in response.json()["error"], response.text
 
 
 def test_a_champion_promoted_later_is_picked_up(servers: dict[str, Server]) -> None:

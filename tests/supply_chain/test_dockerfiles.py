@@ -5,11 +5,11 @@ USER and declared volumes in the final stage. (The container suite checks the bu
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.system import REPO
+
 DOCKERFILES = ["serving/Dockerfile", "pipelines/Dockerfile", "infra/mlflow/Dockerfile"]
 
 
@@ -59,7 +59,8 @@ def test_final_stage_is_non_root_with_declared_volumes_and_no_installers(path: s
     users = [args for keyword, args in final if keyword == "USER"]
     assert users, f"{path}: the final stage sets no USER (it would run as root)"
     uid = users[-1].split(":")[0]
-    assert uid.isdigit() and int(uid) != 0, f"{path}: USER {users[-1]} must be a numeric non-root uid"
+    assert uid.isdigit(), f"{path}: USER {users[-1]} must be a numeric non-root uid"
+    assert int(uid) != 0, f"{path}: USER {users[-1]} must be a numeric non-root uid"
     assert any(keyword == "VOLUME" for keyword, _ in final), f"{path}: declare the writable paths as VOLUMEs"
     runs = " ".join(args for keyword, args in final if keyword == "RUN")
     assert not re.search(r"\b(pip|uv) (pip )?install\b|apt-get install", runs), f"{path}: install in the build stage"

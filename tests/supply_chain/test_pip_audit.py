@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.system import REPO
+
 ALLOWLIST = Path(__file__).with_name("audit-allowlist.toml")
 BIN = Path(sys.executable).parent
 
@@ -78,6 +79,7 @@ def audit(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return json.loads(proc.stdout)
 
 
+@pytest.mark.network
 def test_lock_has_no_fixable_known_vulnerability(audit: dict[str, Any]) -> None:
     found = [
         (dep["name"], dep["version"], vuln["id"], vuln.get("fix_versions", []))

@@ -15,13 +15,15 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.system import REPO
+
 DEFAULT_BASE = "python:3.11-slim"
 OFFLINE_BASE = os.environ.get("OFFLINE_BASE_IMAGE", "mlops-base:bookworm-python3.11")
 IMAGES = {"jobs": "pipelines/Dockerfile", "mlflow": "infra/mlflow/Dockerfile", "serving": "serving/Dockerfile"}
@@ -292,3 +294,26 @@ def moto_s3(address: str) -> Iterator[str]:
         yield f"http://{address}:{port}"
     finally:
         server.stop()
+
+
+# --------------------------------------------------------------------------------------------- the suite's facts
+ALLOWED_HOSTS = "mlflow,mlflow:5000,localhost,localhost:*,127.0.0.1,127.0.0.1:*"
+S3_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+ARTIFACT_BUCKET = "mlflow-artifacts"
+
+
+def unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: .ci/run should have provisioned it)")
+    pytest.skip(reason)
+
+
+def env_options(values: dict[str, str]) -> tuple[str, ...]:
+    return tuple(item for key, value in values.items() for item in ("-e", f"{key}={value}"))
+
+
+@dataclass
+class Running:
+    cid: str
+    url: str
+    facts: dict[str, Any] = field(default_factory=dict)
