@@ -27,11 +27,11 @@ setup: $(STAMP) ## Create ./.venv and install the locked dependencies (run/test 
 run: $(STAMP) ## Run the whole loop for PROJECT (default churn) with embedded local defaults
 	$(BIN)/mlops run --project $(PROJECT)
 
-test: $(STAMP) ## Run every test suite (unit, data, model, integration, e2e, manifests)
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: $(STAMP) ## Run every test suite (unit, data, model, integration, e2e, containers) with coverage
+	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
 
-test-fast: $(STAMP) ## Unit tests only (no servers, no slow tests)
-	$(BIN)/pytest -m "not slow and not integration and not e2e and not container" $(PYTEST_ARGS)
+test-fast: $(STAMP) ## Unit, data and model tests: no server, no network, no slow test
+	$(BIN)/pytest -m "not slow and not integration and not e2e and not container and not network" $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff lint + format check, mypy on the packages, import contracts (dependency direction)
 	$(BIN)/ruff check .
@@ -59,7 +59,7 @@ bench-serving: $(STAMP) ## Serving benchmark only: BentoML vs bare FastAPI vs in
 	$(BIN)/python -m tests.benchmarks serving
 
 clean: ## Remove build outputs and caches (keeps ./.venv and MLOPS_HOME)
-	rm -rf build dist .pytest_cache .ruff_cache .mypy_cache
+	rm -rf build dist .pytest_cache .ruff_cache .mypy_cache .coverage .coverage.* htmlcov
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
 
 clean-state: ## Delete MLOPS_HOME (default ./.mlops): data, MLflow database, reports, locks
