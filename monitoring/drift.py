@@ -28,6 +28,9 @@ from projects.contract import ContractError, FeatureType, Project
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+    from evidently import DataDefinition
+    from evidently.core.report import Snapshot
+    from evidently.presets import DataDriftPreset
 
 CHI2_TWO_SAMPLE = "chi2_contingency"
 NUMERICAL = "numerical"
@@ -274,14 +277,14 @@ def drift_warnings(project: Project, columns: DriftColumns, reference: pd.DataFr
 
 
 # --------------------------------------------------------------------------------------------- Evidently
-def data_definition(columns: DriftColumns) -> Any:
+def data_definition(columns: DriftColumns) -> DataDefinition:
     """Evidently's column mapping, derived from the contract (never inferred from the data)."""
     from evidently import DataDefinition
 
     return DataDefinition(numerical_columns=list(columns.numerical), categorical_columns=list(columns.categorical))
 
 
-def drift_preset(project: Project, columns: DriftColumns) -> Any:
+def drift_preset(project: Project, columns: DriftColumns) -> DataDriftPreset:
     """DataDriftPreset with every method and threshold pinned from project.yaml."""
     from evidently.presets import DataDriftPreset
 
@@ -295,7 +298,7 @@ def drift_preset(project: Project, columns: DriftColumns) -> Any:
     )
 
 
-def run_evidently(reference: pd.DataFrame, current: pd.DataFrame, project: Project, columns: DriftColumns) -> Any:
+def run_evidently(reference: pd.DataFrame, current: pd.DataFrame, project: Project, columns: DriftColumns) -> Snapshot:
     """Run the pinned preset (with its tests, which carry Evidently's decisions) and return the snapshot."""
     from evidently import Dataset, Report
 
@@ -310,7 +313,7 @@ def run_evidently(reference: pd.DataFrame, current: pd.DataFrame, project: Proje
         )
 
 
-def read_snapshot(snapshot: Any, columns: DriftColumns) -> tuple[list[ColumnDrift], int, float, bool]:
+def read_snapshot(snapshot: Snapshot, columns: DriftColumns) -> tuple[list[ColumnDrift], int, float, bool]:
     """Per-column scores and Evidently's test verdicts, the drifted count and share, and the dataset decision."""
     data = snapshot.dict()
     scores, configs, count, share = {}, {}, None, None

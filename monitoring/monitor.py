@@ -51,6 +51,7 @@ from projects.workspace import Workspace
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
     from mlflow import MlflowClient
 
 EXPERIMENT = "monitoring"
@@ -271,10 +272,10 @@ class _LogIndex:
 
     blobs: list[bytes]
     urls: list[str]
-    rows: Any  # Arrow table: _part, _row, served_at, id, prediction, probability
+    rows: pa.Table | None  # _part, _row, served_at, id, prediction, probability; None: no row in the window
 
 
-def _in_window(table: Any, version: str, start: dt.datetime, end: dt.datetime) -> Any:
+def _in_window(table: pa.Table, version: str, start: dt.datetime, end: dt.datetime) -> pa.ChunkedArray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -311,11 +312,13 @@ def index_window(
     return _LogIndex(blobs=blobs, urls=urls, rows=rows)
 
 
-def _take_rows(index: _LogIndex, picks: Any) -> pd.DataFrame:
+def _take_rows(index: _LogIndex, picks: pa.Array) -> pd.DataFrame:
     """Decode each part holding picked rows once and keep only those rows (every column)."""
     import numpy as np
     import pyarrow as pa
 
+    if index.rows is None:
+        raise ValueError("no row of the window to take")
     chosen = index.rows.select(["_part", "_row"]).take(picks)
     parts = chosen["_part"].to_numpy()
     rows = chosen["_row"].to_numpy()
@@ -403,7 +406,7 @@ def read_labels(ws: Workspace) -> pd.DataFrame:
     return labels.drop_duplicates(schema.id.name, keep="last")
 
 
-def labelled_rows(project: Project, table: Any, order: Any, labels: pd.DataFrame) -> pd.DataFrame:
+def labelled_rows(project: Project, table: pa.Table, order: pa.Array, labels: pd.DataFrame) -> pd.DataFrame:
     """What the champion served (newest answer per id) joined on the id with the labels that have arrived."""
     import pyarrow as pa
     import pyarrow.compute as pc

@@ -23,6 +23,10 @@ from projects.contract import ContractError, FeatureType, Project
 
 if TYPE_CHECKING:
     import pandas as pd
+    from great_expectations.core import ExpectationSuite, ExpectationValidationResult
+    from great_expectations.data_context import AbstractDataContext
+    from great_expectations.datasource.fluent.interfaces import Batch
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
 EXAMPLES = 10  # unexpected values shown per failed expectation
 
@@ -177,7 +181,7 @@ def _feature_specs(project: Project, name: str) -> list[ExpectationSpec]:
 
 def build_suite(
     project: Project, specs: list[ExpectationSpec], name: str = "gate", origin: list[int] | None = None
-) -> Any:
+) -> ExpectationSuite:
     """GX objects for ``specs``; a project-listed expectation GX does not know is a contract error.
 
     Each expectation's ``meta.spec`` is its index in ``specs`` (or ``origin[i]``), to map results back.
@@ -287,7 +291,7 @@ def _integral(project: Project, raw: pd.Series, typed: pd.Series) -> pd.Series:
 
 
 # ------------------------------------------------------------------------------------------------ running it
-def _context() -> Any:
+def _context() -> AbstractDataContext:
     """An ephemeral GX context: in-memory stores, no docs site (nothing written anywhere), progress bars off."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
@@ -303,7 +307,7 @@ def _context() -> Any:
     return gx.get_context(mode="ephemeral", project_config=config)
 
 
-def get_batch(frame: pd.DataFrame) -> Any:
+def get_batch(frame: pd.DataFrame) -> Batch:
     source = _context().data_sources.add_pandas("gate")
     definition = source.add_dataframe_asset("batch").add_batch_definition_whole_dataframe("whole")
     return definition.get_batch(batch_parameters={"dataframe": frame})
@@ -351,7 +355,7 @@ def run_suite(
     forms = [(i, form) for i, spec in enumerate(specs) for form in quick_forms(spec)]
     suite = build_suite(project, [f for _, f in forms], origin=[i for i, _ in forms])
     quick = get_batch(frame).validate(suite, result_format="BOOLEAN_ONLY")
-    failed = sorted({int(r.expectation_config.meta["spec"]) for r in quick.results if not r.success})
+    failed = sorted({_spec_index(r) for r in quick.results if not r.success})
     if not failed:
         return SuiteOutcome(success=True, evaluated=len(specs), failures=[])
     id_column = project.schema.id.name
@@ -362,7 +366,7 @@ def run_suite(
             result_format["unexpected_index_column_names"] = [id_column]
         suite = build_suite(project, [specs[i] for i in group], name="gate-failures", origin=group)
         detailed = get_batch(frame_for_group).validate(suite, result_format=result_format)
-        results.update({int(r.expectation_config.meta["spec"]): r for r in detailed.results})
+        results.update({_spec_index(r): r for r in detailed.results})
     # the per-row form decides: an aggregate can fail where it passes (e.g. no value at all in an allowed-null column)
     failures = [_failure(specs[i], results[i], id_column) for i in failed if not results[i].success]
     return SuiteOutcome(success=not failures, evaluated=len(specs), failures=_mark_consequences(failures))
@@ -392,12 +396,24 @@ def _detail_groups(
     return [(group, data) for group, data in groups if group]
 
 
-def _failure(spec: ExpectationSpec, result: Any, id_column: str) -> Failure:
+def _config(result: ExpectationValidationResult) -> ExpectationConfiguration:
+    """The expectation a result is about (GX types it optional; a suite run always sets it)."""
+    if result.expectation_config is None:
+        raise RuntimeError("Great Expectations returned a result without its expectation configuration")
+    return result.expectation_config
+
+
+def _spec_index(result: ExpectationValidationResult) -> int:
+    """Which of our ExpectationSpecs a GX result belongs to (``meta.spec``, set by build_suite)."""
+    return int(_config(result).meta["spec"])
+
+
+def _failure(spec: ExpectationSpec, result: ExpectationValidationResult, id_column: str) -> Failure:
     details = dict(result.result or {})
     index = details.get("partial_unexpected_index_list") or []
     ids = [i.get(id_column) if isinstance(i, dict) else i for i in index]  # rows are named by their id
     return Failure(
-        expectation=result.expectation_config.type,
+        expectation=_config(result).type,
         column=spec.column,
         source=spec.source,
         kwargs=jsonable({k: v for k, v in spec.kwargs.items() if k != "column"}),

@@ -37,7 +37,9 @@ if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
     from mlflow.models import ModelSignature
+    from mlflow.models.model import ModelInfo
     from mlflow.types import ColSpec, TensorSpec
+    from sklearn.pipeline import Pipeline
 
 PINNED_PACKAGES = ("mlflow", "scikit-learn", "numpy", "pandas", "scipy", "cloudpickle")
 INPUT_EXAMPLE_ROWS = 5
@@ -128,7 +130,7 @@ def reference_sample(project: Project, frame: pd.DataFrame, seed: int = 0) -> pd
 # --------------------------------------------------------------------------------------------- fitting
 @dataclass(frozen=True)
 class FitResult:
-    model: Any
+    model: Pipeline
     fit_seconds: float
     holdout_metrics: dict[str, float]
 
@@ -173,7 +175,7 @@ def column_specs(project: Project, columns: list[str]) -> list[ColSpec | TensorS
     return [ColSpec(roles.get(c, ("string", False))[0], c, required=roles.get(c, ("", False))[1]) for c in columns]
 
 
-def contract_signature(project: Project, model: Any, example: pd.DataFrame) -> ModelSignature:
+def contract_signature(project: Project, model: Pipeline, example: pd.DataFrame) -> ModelSignature:
     """Inputs from the contract; outputs inferred from a prediction."""
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types import Schema
@@ -231,7 +233,7 @@ def _log_reference(project: Project, frame: pd.DataFrame) -> None:
         mlflow.log_artifact(str(path), artifact_path=folder)
 
 
-def _log_model(project: Project, model: Any, window: Window) -> Any:
+def _log_model(project: Project, model: Pipeline, window: Window) -> ModelInfo:
     """log_model with the pipeline's own code pickled by value, so loading needs no import of this repository.
 
     cloudpickle, not MLflow's default skops: skops stores our cast function by reference, so every consumer
@@ -261,7 +263,9 @@ def _log_model(project: Project, model: Any, window: Window) -> Any:
         cloudpickle.unregister_pickle_by_value(pipelines.features)
 
 
-def register_version(client: MlflowClient, project: Project, model_info: Any, run_id: str, tags: dict[str, str]) -> str:
+def register_version(
+    client: MlflowClient, project: Project, model_info: ModelInfo, run_id: str, tags: dict[str, str]
+) -> str:
     """Create the registered model if needed (two jobs may race) and a new version carrying its tags."""
     from mlflow.exceptions import MlflowException
 

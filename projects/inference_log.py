@@ -58,6 +58,7 @@ from projects.storage import ProjectStore
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
 log = logging.getLogger("mlops.inference_log")
 
@@ -392,7 +393,7 @@ def fetch_partition(store: ProjectStore, partition: str) -> list[tuple[str, byte
     return [(store.url(AREA, partition, name), blobs[path]) for name, path in zip(names, paths, strict=True)]
 
 
-def read_part(blob: bytes, url: str, columns: list[str] | None = None) -> Any:
+def read_part(blob: bytes, url: str, columns: list[str] | None = None) -> pa.Table:
     """One part file as an Arrow table (``columns`` only, if given); the error names the part's URL."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -403,7 +404,7 @@ def read_part(blob: bytes, url: str, columns: list[str] | None = None) -> Any:
         raise InferenceLogError(f"{url}: unreadable inference log part: {exc}") from exc
 
 
-def log_frame(table: Any) -> pd.DataFrame:
+def log_frame(table: pa.Table) -> pd.DataFrame:
     """An Arrow table of log rows -> the log's pandas dtypes (string, boolean, float64, datetime64[ns, UTC]).
 
     Decided by the Arrow types alone, so a part reads the same whichever engine wrote it.

@@ -142,14 +142,14 @@ class _ErrorRewriter:
         assert self.start is not None
         raw = b"".join(self.body)
         try:
-            payload = json.loads(raw)
-            detail = payload["detail"]
-            assert isinstance(detail, list) and all(isinstance(d, dict) for d in detail)
-        except (ValueError, KeyError, TypeError, AssertionError):
-            body = raw  # not a validation error list: leave it as BentoML wrote it
-        else:
+            detail = json.loads(raw)["detail"]
+        except (ValueError, KeyError, TypeError):
+            detail = None
+        if isinstance(detail, list) and all(isinstance(d, dict) for d in detail):
             error, enriched = describe_errors(detail)
             body = json.dumps({"error": error, "detail": enriched}).encode()
+        else:
+            body = raw  # not a validation error list: leave it as BentoML wrote it
         headers = [(k, v) for k, v in self.start.get("headers", []) if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
         await self.send({**self.start, "headers": headers})

@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -23,6 +23,9 @@ from projects.workspace import Workspace
 from serving.fetch import take
 from serving.model_holder import LoadedModel, ModelHolder
 from serving.schema import attribute, model_frame, records_to_columns, response_model
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter, Gauge
 
 ENV_GC_FREEZE = "MLOPS_SERVING_GC_FREEZE"  # "false": no gc.freeze() after loads (only to measure its effect)
 
@@ -35,9 +38,9 @@ class NotReadyError(PlatformError, RuntimeError):
 class ServingMetrics:
     """Prometheus series that carry the model version (multiprocess-safe under BentoML's workers)."""
 
-    model_info: Any
-    predictions: Any
-    requests: Any
+    model_info: Gauge
+    predictions: Counter
+    requests: Counter
 
     @classmethod
     def create(cls) -> ServingMetrics:
