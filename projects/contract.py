@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -49,10 +52,22 @@ class Feature(Frozen):
     description: str = ""
     min: float | None = None
     max: float | None = None
-    values: tuple[str, ...] | None = Field(default=None, description="Allowed categories (categorical only).")
+    values: tuple[str, ...] | None = Field(
+        default=None,
+        description="Allowed categories (categorical only). Numbers are allowed: a column coded as numbers takes "
+        "1, 1.0 and '1' as the same declared value.",
+    )
     max_null_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
     integer: bool = False
     outliers: OutlierAction = OutlierAction.reject
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _values_as_text(cls, value: Any) -> Any:
+        """YAML reads ``[1, 2]`` as numbers: a category is kept as the text a person wrote (1 -> '1', 2.5 -> '2.5')."""
+        if isinstance(value, list | tuple):
+            return tuple(_category_text(v) for v in value)
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Feature:
@@ -71,6 +86,50 @@ class Feature(Frozen):
     @property
     def nullable(self) -> bool:
         return self.max_null_fraction > 0
+
+    @property
+    def coded(self) -> bool:
+        """A categorical feature whose every declared value is a number: 1, 1.0 and '1' mean the same value."""
+        values = self.values or ()
+        return bool(values) and self.type is FeatureType.categorical and all(_as_number(v) for v in values)
+
+    def declared_value(self, raw: Any) -> Any:
+        """The declared category ``raw`` stands for (coded features: by number), else ``raw`` unchanged.
+
+        Used by the data gate and the service alike, so the model and the inference log see the declared value.
+        """
+        if not self.coded or raw is None or isinstance(raw, bool):
+            return raw
+        number = _as_number(raw)
+        if number is None:
+            return raw
+        return _coded_lookup(self.values or ()).get(number[0], raw)
+
+
+def _category_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return value
+
+
+def _as_number(value: Any) -> tuple[float] | None:
+    """(value as a float,) when ``value`` is a finite number or text that reads as one; else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return (number,) if math.isfinite(number) else None
+
+
+@lru_cache(maxsize=256)
+def _coded_lookup(values: tuple[str, ...]) -> dict[float, str]:
+    return {number[0]: v for v in values if (number := _as_number(v)) is not None}
 
 
 class IdColumn(Frozen):
@@ -96,20 +155,38 @@ class Sensitive(Frozen):
     model_input: bool = Field(default=False, description="True: fed to the model. False: audit-only.")
 
 
+ROW_KEY = "_row_key"  # validated store, no id declared: a stable key derived from the row's contract values
+BATCH_TIME = "_batch_time"  # validated store, no timestamp declared: the batch's time, on every row
+REQUEST_ID = "request_id"  # no id declared: the id the service gives each record (and labels may carry back)
+PLATFORM_COLUMNS = (ROW_KEY, BATCH_TIME, REQUEST_ID)
+
+
 class Schema(Frozen):
-    id: IdColumn
-    timestamp: TimestampColumn
+    """Roles and features. Only the target and the features are required; each optional role has a fallback:
+
+    - no ``id``: a row key derived from the row's values keys the validated store (lineage, re-deliveries); the
+      service gives every record a ``request_id``, returns and logs it; labels joined back by that id;
+    - no ``timestamp``: the batch's time (``source.batch_time``, else the file's modification time at ingest)
+      orders batches and is the time of each of its rows;
+    - no ``sensitive`` attribute: fairness is "not audited", recorded as such on the version, never a pass.
+    """
+
+    id: IdColumn | None = None
+    timestamp: TimestampColumn | None = None
     target: Target
-    sensitive: Sensitive
+    sensitive: Sensitive | None = None
     features: tuple[Feature, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Schema:
-        names = [self.id.name, self.timestamp.name, self.target.name, self.sensitive.name]
+        names = [self.target.name, *(r.name for r in (self.id, self.timestamp, self.sensitive) if r is not None)]
         names += [f.name for f in self.features]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"column names must be unique across roles and features; repeated: {dupes}")
+        reserved = sorted(set(names) & set(PLATFORM_COLUMNS))
+        if reserved:
+            raise ValueError(f"column name(s) {reserved} are reserved for the platform's own columns; rename them")
         return self
 
     @property
@@ -117,15 +194,47 @@ class Schema(Frozen):
         return [f.name for f in self.features]
 
     @property
+    def sensitive_name(self) -> str | None:
+        return self.sensitive.name if self.sensitive is not None else None
+
+    @property
     def model_inputs(self) -> list[str]:
         """Columns the model sees, in order: the features plus the sensitive attribute if it is an input."""
         names = self.feature_names
-        return [*names, self.sensitive.name] if self.sensitive.model_input else names
+        return [*names, self.sensitive.name] if self.sensitive is not None and self.sensitive.model_input else names
+
+    @property
+    def key_column(self) -> str:
+        """What keys a row in the validated store: the declared id, else the derived row key."""
+        return self.id.name if self.id is not None else ROW_KEY
+
+    @property
+    def time_column(self) -> str:
+        """The time of a row in the validated store: the declared timestamp, else its batch's time."""
+        return self.timestamp.name if self.timestamp is not None else BATCH_TIME
+
+    @property
+    def record_id(self) -> str:
+        """What names a record the service answers (echoed, logged, joined with labels): the id or request_id."""
+        return self.id.name if self.id is not None else REQUEST_ID
 
     @property
     def columns(self) -> list[str]:
-        """Every column a landing batch must carry, in canonical order."""
-        return [self.id.name, self.timestamp.name, *self.feature_names, self.sensitive.name, self.target.name]
+        """Every column a landing batch must carry, in canonical order (only the declared roles)."""
+        first = [r.name for r in (self.id, self.timestamp) if r is not None]
+        audit = [self.sensitive.name] if self.sensitive is not None else []
+        return [*first, *self.feature_names, *audit, self.target.name]
+
+    @property
+    def optional_columns(self) -> list[str]:
+        """Columns a landing batch may carry besides ``columns``: the request id labels come back with."""
+        return [REQUEST_ID] if self.id is None else []
+
+    @property
+    def stored_columns(self) -> list[str]:
+        """The validated store's columns, in order: key, time, features, sensitive attribute, target."""
+        audit = [self.sensitive.name] if self.sensitive is not None else []
+        return [self.key_column, self.time_column, *self.feature_names, *audit, self.target.name]
 
     def feature(self, name: str) -> Feature:
         for feature in self.features:
@@ -135,18 +244,42 @@ class Schema(Frozen):
 
 
 # --------------------------------------------------------------------------------------------- data source
+class BatchTime(Frozen):
+    """Where a batch's time comes from when the data has no timestamp column: its file name.
+
+    ``pattern`` is a regular expression whose first group is the time; ``format`` parses it (strptime; empty: ISO
+    8601). Without a match the file's modification time recorded at ingest is used (ties broken by name).
+    """
+
+    pattern: str = Field(default=r"(\d{4}-\d{2}-\d{2})", description="Regex; its first group is the time.")
+    format: str = Field(default="", description="strptime format of the group; empty: ISO 8601.")
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        if compiled.groups < 1:
+            raise ValueError("the pattern needs one group (in parentheses) around the time")
+        return value
+
+
 class GeneratorSource(Frozen):
     kind: Literal["generator"]
     generator: str = Field(description="Import path 'package.module:Class' of a BatchGenerator.")
     seed: int = 42
     rows_per_batch: int = Field(default=2000, gt=0)
     start: str = Field(default="2026-01-01", description="Date of the first batch when landing is empty.")
+    batch_time: BatchTime = Field(default_factory=BatchTime)  # generated batches are named <date>_<scenario>.csv
 
 
 class FilesSource(Frozen):
     kind: Literal["files"]
     url: str = Field(description="Folder or prefix (any fsspec URL) holding CSV/Parquet batches.")
     pattern: str = "*"
+    batch_time: BatchTime = Field(default_factory=BatchTime)
 
 
 Source = Annotated[GeneratorSource | FilesSource, Field(discriminator="kind")]
@@ -161,11 +294,20 @@ class UnitRule(Frozen):
     factors: dict[str, float] = Field(min_length=1, description="Multiplier from each unit to 'unit'.")
 
 
+class Redelivered(StrEnum):
+    reject = "reject"  # quarantine a batch with rows an earlier validated batch already holds
+    drop = "drop"  # drop those rows (counted in the report) and validate the rest
+
+
 class Cleaning(Frozen):
     strip_whitespace: bool = True
     lowercase: tuple[str, ...] = Field(default=(), description="Categorical columns normalised to lower case.")
     units: tuple[UnitRule, ...] = ()
-    drop_exact_duplicates: bool = True
+    drop_exact_duplicates: bool = Field(default=True, description="Identical rows inside one batch.")
+    redelivered: Redelivered = Field(
+        default=Redelivered.reject,
+        description="Rows whose id (or row key) an earlier validated batch holds: reject the batch, or drop them.",
+    )
 
 
 # --------------------------------------------------------------------------------------------- model, gate
@@ -253,7 +395,9 @@ class Gate(Frozen):
     metric: str = Field(description="Primary metric: roc_auc, average_precision, f1, accuracy, rmse, mae, r2")
     min_improvement: float = 0.0
     floor: float
-    fairness: Fairness
+    fairness: Fairness | None = Field(
+        default=None, description="Without it (or without schema.sensitive) fairness is recorded as not audited."
+    )
     behaviour: tuple[Behaviour, ...] = ()
 
     @property
@@ -262,16 +406,41 @@ class Gate(Frozen):
 
 
 # --------------------------------------------------------------------------------------------- drift, serving
+P_VALUE_METHODS = frozenset(
+    {"ks", "chisquare", "chi2_contingency", "z", "fisher_exact", "anderson", "cramer_von_mises", "mannw", "t_test"}
+)  # Evidently stat tests whose score is a p-value (distances such as psi or wasserstein are not)
+
+
+class Correction(StrEnum):
+    """Multiple-testing correction across the monitored columns (p-value tests only)."""
+
+    none = "none"  # each column at ``threshold``
+    bonferroni = "bonferroni"  # each column at threshold / columns: family-wise error <= threshold
+    bh = "bh"  # Benjamini-Hochberg: expected share of false alarms among flagged columns <= threshold
+
+
 class Drift(Frozen):
     """Pinned explicitly: Evidently's defaults change the test at 1,000 rows, so sampling would change it silently."""
 
     num_method: str = "ks"
     cat_method: str = "chi2_contingency"  # a two-sample test; Evidently's "chisquare" overstates drift
     threshold: float = Field(default=0.05, gt=0, lt=1)
+    correction: Correction = Field(default=Correction.none, description="none, bonferroni or bh (monitoring/README).")
     drift_share: float = Field(default=0.5, gt=0, le=1)
     min_rows: int = Field(default=200, gt=0)
     sample_rows: int = Field(default=20000, gt=0)
     cooldown_minutes: float = Field(default=30, ge=0)
+
+    @model_validator(mode="after")
+    def _correctable(self) -> Drift:
+        if self.correction is not Correction.none:
+            distances = sorted({self.num_method, self.cat_method} - P_VALUE_METHODS)
+            if distances:
+                raise ValueError(
+                    f"correction: {self.correction.value} corrects p-values, but {distances} return distances; "
+                    f"use p-value tests ({', '.join(sorted(P_VALUE_METHODS))}) or correction: none"
+                )
+        return self
 
 
 class Serving(Frozen):
@@ -292,6 +461,10 @@ class Trigger(Frozen):
 
 
 # --------------------------------------------------------------------------------------------- the project
+CONTRACT_HASH_VERSION = 2
+MODEL_SECTIONS = ("task", "schema_", "cleaning", "model", "training")  # what a trained model depends on
+
+
 class Project(Frozen):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")
     description: str = ""
@@ -330,7 +503,17 @@ class Project(Frozen):
         for where, column in refs:
             if column not in known:
                 raise ValueError(f"{where}: unknown column {column!r}; known columns: {sorted(known)}")
-        if self.task is Task.regression and self.gate.fairness.metric is not FairnessMetric.group_error_gap:
+        fairness = self.gate.fairness
+        if fairness is not None and self.schema_.sensitive is None:
+            raise ValueError(
+                "gate.fairness: there is no schema.sensitive to audit; declare the sensitive attribute, or remove "
+                "gate.fairness (the gate then records fairness as not audited)"
+            )
+        if (
+            fairness is not None
+            and self.task is Task.regression
+            and fairness.metric is not FairnessMetric.group_error_gap
+        ):
             raise ValueError("gate.fairness.metric: a regression project needs group_error_gap")
         return self
 
@@ -339,8 +522,23 @@ class Project(Frozen):
         return self.schema_
 
     def contract_hash(self) -> str:
-        """Stable hash of the resolved contract, recorded with every model and checked by serving."""
-        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+        """Hash of what a trained model depends on, recorded with every version and checked by serving.
+
+        Only the sections that shape the model and its inputs count (``MODEL_SECTIONS``: task, schema, cleaning,
+        model, training); the gate, drift, serving limits, trigger, source and descriptions can change without
+        retraining. Values equal to their defaults are left out, so a release that adds a setting with a default
+        keeps every champion's hash, and serving keeps serving it. A release that changes what an existing default
+        means must bump ``CONTRACT_HASH_VERSION`` (every model is then retrained once).
+        """
+        dumped = self.model_dump(
+            mode="json",
+            by_alias=True,
+            exclude_defaults=True,
+            include=set(MODEL_SECTIONS),
+            exclude={"schema_": {"features": {"__all__": {"description"}}}},  # words for people, not for the model
+        )
+        dumped["task"] = self.task.value  # required, so never a default: always in the hash
+        canonical = json.dumps({"v": CONTRACT_HASH_VERSION, **dumped}, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
