@@ -1,18 +1,24 @@
 """The validated store's format, in one place: what the data gate writes and training reads.
 
 A validated batch is ``<root>/<project>/validated/<batch-stem>.parquet`` with the contract's columns in
-canonical order and these types: id -> string, timestamp -> datetime64[ns, UTC], numeric -> float64,
-categorical and sensitive -> string, boolean -> pandas "boolean" (nullable), target -> "boolean" for a boolean
-target else float64. ``coerce_types`` turns any readable frame into that shape or says which column and
-which values did not fit.
+canonical order (``Schema.stored_columns``: key, time, features, sensitive attribute, target; the key is the
+declared id or a derived row key, the time the declared timestamp or the batch's time), next to
+``<batch-stem>.json``, its ``BatchRecord`` (time, time source, rows, content hash). Types: key -> string,
+time -> datetime64[ns, UTC], numeric -> float64, categorical and sensitive -> string (a coded category as its
+declared value), boolean -> pandas "boolean" (nullable), target -> "boolean" for a boolean target else float64.
+``coerce_types`` turns any readable frame into that shape or says which column and which values did not fit.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import posixpath
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from projects.contract import FeatureType, Project
+from projects.clock import as_utc
+from projects.contract import REQUEST_ID, Feature, FeatureType, Project
 from projects.errors import PlatformError
 from projects.storage import ProjectStore
 
@@ -65,16 +71,23 @@ def _to_time(series: pd.Series, column: str) -> pd.Series:
     return times.astype("datetime64[ns, UTC]")
 
 
+def _to_category(series: pd.Series, feature: Feature) -> pd.Series:
+    """Text, with a coded feature's numbers written as its declared values (1, 1.0, '1' -> the declared '1')."""
+    text = series.astype("string")
+    if not feature.coded:
+        return text
+    return text.map(feature.declared_value, na_action="ignore").astype("string")
+
+
 def coerce_types(project: Project, frame: pd.DataFrame) -> pd.DataFrame:
     """Cast the contract's columns to their declared types; other columns are left as they are."""
     schema = project.schema
+    text_columns = {schema.key_column, schema.record_id, REQUEST_ID, schema.sensitive_name}
     out = frame.copy()
     for column in out.columns:
-        if column == schema.id.name:
-            out[column] = out[column].astype("string")
-        elif column == schema.timestamp.name:
+        if column == schema.time_column:
             out[column] = _to_time(out[column], column)
-        elif column in (schema.sensitive.name,):
+        elif column in text_columns:
             out[column] = out[column].astype("string")
         elif column == schema.target.name:
             target = schema.target
@@ -82,13 +95,13 @@ def coerce_types(project: Project, frame: pd.DataFrame) -> pd.DataFrame:
                 _to_bool(out[column], column) if target.type is FeatureType.boolean else _to_float(out[column], column)
             )
         elif column in schema.feature_names:
-            kind = schema.feature(column).type
-            if kind is FeatureType.numeric:
+            feature = schema.feature(column)
+            if feature.type is FeatureType.numeric:
                 out[column] = _to_float(out[column], column)
-            elif kind is FeatureType.boolean:
+            elif feature.type is FeatureType.boolean:
                 out[column] = _to_bool(out[column], column)
             else:
-                out[column] = out[column].astype("string")
+                out[column] = _to_category(out[column], feature)
     return out
 
 
@@ -97,9 +110,81 @@ def validated_name(batch_name: str) -> str:
     return f"{stem}.parquet"
 
 
-def list_validated(store: ProjectStore) -> list[str]:
-    """Validated batch files, oldest first (batch names start with their date)."""
-    return store.list("validated", suffixes=(".parquet",))
+def record_name(validated: str) -> str:
+    """``validated/<stem>.json``: the batch record written beside ``validated/<stem>.parquet``."""
+    return f"{posixpath.splitext(validated)[0]}.json"
+
+
+# --------------------------------------------------------------------------------------------- batch records
+@dataclass(frozen=True)
+class BatchRecord:
+    """A validated batch as windows see it: when it happened, where that time comes from, what it holds.
+
+    Batches are ordered by ``time`` (then by name), never by file name alone: the newest event for data with a
+    timestamp, else the batch's declared time. ``late`` says the batch arrived with data older than the
+    champion's training watermark when it was validated.
+    """
+
+    name: str  # validated/<stem>.parquet
+    batch: str  # the landing file
+    time: str  # ISO, UTC: what orders batches
+    first: str  # ISO, UTC: the oldest event (or the batch time)
+    time_source: str  # "event time" | "file name" | "file modified" | "landed"
+    rows: int
+    sha256: str | None = None
+    late: bool = False
+
+    @property
+    def moment(self) -> dt.datetime:
+        return as_utc(dt.datetime.fromisoformat(self.time))
+
+    @property
+    def start(self) -> dt.datetime:
+        return as_utc(dt.datetime.fromisoformat(self.first))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+def write_record(store: ProjectStore, record: BatchRecord) -> str:
+    return store.write_text("validated", record_name(record.name), text=record.to_json())
+
+
+def read_record(store: ProjectStore, project: Project, name: str) -> BatchRecord:
+    """A validated batch's record; one validated before records were kept is timed from its own rows."""
+    path = record_name(name)
+    if store.exists("validated", path):
+        data = json.loads(store.read_text("validated", path))
+        return BatchRecord(**{k: data[k] for k in BatchRecord.__dataclass_fields__ if k in data})
+    times = store.read_parquet("validated", name)[project.schema.time_column]
+    first, last = (times.min(), times.max()) if len(times) else (EPOCH, EPOCH)
+    return BatchRecord(name, name, last.isoformat(), first.isoformat(), "event time", len(times))
+
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def batch_records(store: ProjectStore, project: Project) -> list[BatchRecord]:
+    """Every validated batch's record, oldest first by time (ties by name)."""
+    names = store.list("validated", suffixes=(".parquet",))
+    return sorted((read_record(store, project, n) for n in names), key=lambda r: (r.moment, r.name))
+
+
+def row_keys(project: Project, frame: pd.DataFrame) -> pd.Series:
+    """A stable key per row from its declared values, for data without an id: identical rows get one key.
+
+    pandas' hash of every declared column (a fixed hash key, so it is the same in every process and run), as hex.
+    """
+    import pandas as pd
+
+    columns = [c for c in project.schema.columns if c in frame.columns]
+    hashed = pd.util.hash_pandas_object(frame[columns], index=False)
+    return pd.Series([f"{int(v):016x}" for v in hashed], index=frame.index, dtype="string")
+
+
+def list_validated(store: ProjectStore, project: Project) -> list[str]:
+    """Validated batch files, oldest first by their time (never by file name: an undated name sorts anywhere)."""
+    return [r.name for r in batch_records(store, project)]
 
 
 def read_validated(store: ProjectStore, names: list[str]) -> pd.DataFrame:

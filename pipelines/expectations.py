@@ -120,6 +120,9 @@ def _not_null(column: str, max_null_fraction: float, source: str) -> Expectation
 
 
 def _id_specs(project: Project) -> list[ExpectationSpec]:
+    """Unique, present ids (their uniqueness across batches is the data gate's re-delivery check)."""
+    if project.schema.id is None:
+        return []
     name = project.schema.id.name
     return [
         _type_spec(name, "categorical", "schema.id"),
@@ -130,6 +133,8 @@ def _id_specs(project: Project) -> list[ExpectationSpec]:
 
 def _timestamp_specs(project: Project, now: dt.datetime) -> list[ExpectationSpec]:
     ts = project.schema.timestamp
+    if ts is None:
+        return []
     latest = now.astimezone(dt.UTC).replace(tzinfo=None) + dt.timedelta(seconds=ts.max_future_seconds)
     return [
         _type_spec(ts.name, "timestamp", "schema.timestamp"),
@@ -146,6 +151,9 @@ def _role_specs(project: Project) -> list[ExpectationSpec]:
     schema = project.schema
     sensitive, target = schema.sensitive, schema.target
     target_kind = "boolean" if target.type is FeatureType.boolean else target.type.value
+    specs = [_type_spec(target.name, target_kind, "schema.target"), _not_null(target.name, 0.0, "schema.target")]
+    if sensitive is None:
+        return specs
     return [
         _type_spec(sensitive.name, "categorical", "schema.sensitive"),
         _not_null(sensitive.name, 0.0, "schema.sensitive"),
@@ -154,8 +162,7 @@ def _role_specs(project: Project) -> list[ExpectationSpec]:
             {"column": sensitive.name, "value_set": list(sensitive.values)},
             "schema.sensitive.values",
         ),
-        _type_spec(target.name, target_kind, "schema.target"),
-        _not_null(target.name, 0.0, "schema.target"),
+        *specs,
     ]
 
 
@@ -239,7 +246,7 @@ def type_batch(project: Project, frame: pd.DataFrame) -> TypedBatch:
         columns[column] = _integral(project, frame[column], typed)
     store = pd.DataFrame(columns, index=frame.index)
     suite = store
-    ts = project.schema.timestamp.name
+    ts = project.schema.time_column
     if ts in store.columns and isinstance(store[ts].dtype, pd.DatetimeTZDtype):
         suite = store.assign(**{ts: store[ts].dt.tz_convert(None)})
     return TypedBatch(store=store, suite=suite)
@@ -247,7 +254,7 @@ def type_batch(project: Project, frame: pd.DataFrame) -> TypedBatch:
 
 def _kind(project: Project, column: str) -> str:
     schema = project.schema
-    if column == schema.timestamp.name:
+    if column == schema.time_column:
         return "timestamp"
     if column == schema.target.name:
         return "boolean" if schema.target.type is FeatureType.boolean else schema.target.type.value
@@ -358,7 +365,7 @@ def run_suite(
     failed = sorted({_spec_index(r) for r in quick.results if not r.success})
     if not failed:
         return SuiteOutcome(success=True, evaluated=len(specs), failures=[])
-    id_column = project.schema.id.name
+    id_column = project.schema.key_column
     results = {}
     for group, frame_for_group in _detail_groups(specs, failed, frame, id_column):
         result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": examples}
@@ -480,7 +487,8 @@ def describe(failure: Failure, project: Project | None = None) -> str:
         text = _type_text(f, project, count, share, examples)
     elif f.expectation == "expect_column_values_to_not_be_null":
         allowed = 1 - float(f.kwargs.get("mostly", 1.0))
-        ids = f"; e.g. ids {', '.join(short(v) for v in f.example_ids[:5])}" if f.example_ids else ""
+        named = "ids" if project is None or project.schema.id is not None else "rows"  # no id: row positions
+        ids = f"; e.g. {named} {', '.join(short(v) for v in f.example_ids[:5])}" if f.example_ids else ""
         text = f"{col}: {count} of {total} values missing{share}, more than the {allowed:.0%} allowed{ids}"
     elif f.expectation == "expect_column_values_to_be_between":
         text = f"{col}: {count} value(s) outside {_bounds(f.kwargs)}{share}{examples}"

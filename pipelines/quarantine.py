@@ -11,6 +11,7 @@ more report in its history. Nothing is deleted either way.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import posixpath
 from dataclasses import dataclass
@@ -18,10 +19,13 @@ from typing import Any
 
 from filelock import FileLock
 
+from pipelines.datasets import record_name, validated_name
 from pipelines.expectations import ExpectationSpec, check_suite
 from pipelines.validate import (
     REPORT,
     BatchResult,
+    KnownBatches,
+    batch_context,
     build_report,
     check_batch,
     decided_stems,
@@ -101,7 +105,10 @@ def _replay_one(ws: Workspace, specs: list[ExpectationSpec], previous: dict[str,
     store, name = ws.store, previous["batch"]
     key = stem(name)
     data = store.read_bytes("quarantine", key, name)
-    verdict = check_batch(ws.project, specs, data, name)
+    known = KnownBatches.read(ws)
+    known.contents = {sha: batch for sha, batch in known.contents.items() if batch != name}  # not a copy of itself
+    verdict = check_batch(ws.project, specs, data, name, batch_context(ws, name, data, known, None))
+    verdict.sha256 = hashlib.sha256(data).hexdigest()
     url, now = store.url("quarantine", key, name), utc_now()
     report = build_report(ws, verdict, name=name, input_url=url, run="replay", decided_at=now)
     report["history"] = previous["history"]
@@ -112,3 +119,52 @@ def _replay_one(ws: Workspace, specs: list[ExpectationSpec], previous: dict[str,
     released = {**report, "status": "released", "outputs": {"validated batch": result.data_url}}
     quarantine_batch(ws, released, None)
     return result
+
+
+# --------------------------------------------------------------------------------------------- retire
+RETIRED = "retired"
+
+
+def retire(ws: Workspace, batch: str, reason: str = "") -> QuarantineEntry:
+    """Take a validated batch out of every training window, keeping it: ``mlops data retire``.
+
+    The validated Parquet and its record move to ``quarantine/<stem>/retired/`` and the landing bytes are copied
+    to ``quarantine/<stem>/`` (so a replay can bring the batch back after a fix); the report says it was retired,
+    when and why, and joins the batch's history. Nothing is deleted.
+    """
+    store, key = ws.store, stem(batch)
+    with FileLock(str(ws.lock_path("validate"))):
+        name = validated_name(key)
+        if not store.exists("validated", name):
+            known = [stem(n) for n in store.list("validated", suffixes=(".parquet",))]
+            raise QuarantineError(
+                f"no validated batch {key!r} to retire; validated: {', '.join(known) or 'none'}",
+                where=store.url("validated"),
+                value=key,
+            )
+        report = _validation_report(ws, key)
+        original = report["batch"]
+        store.copy("landing", original, "quarantine", key, original)
+        for part in (name, record_name(name)):
+            if store.exists("validated", part):
+                store.copy("validated", part, "quarantine", key, RETIRED, part)
+        retired = {
+            **report,
+            "status": RETIRED,
+            "run": "retire",
+            "decided_at": utc_now().isoformat(timespec="microseconds"),
+            "reasons": [f"retired by `mlops data retire`{': ' + reason if reason else ''}: kept, never trained on"],
+            "outputs": {"retired batch": store.url("quarantine", key, RETIRED, name)},
+        }
+        quarantine_batch(ws, retired, None)  # the report (the marker) before the validated file goes
+        for part in (name, record_name(name)):
+            if store.exists("validated", part):
+                store.remove("validated", part)
+    return next(e for e in list_quarantine(store, include_released=True) if e.stem == key)
+
+
+def _validation_report(ws: Workspace, key: str) -> dict[str, Any]:
+    """The report written when the batch was validated (its history starts there)."""
+    report: dict[str, Any] = json.loads(ws.store.read_text("reports", "validation", f"{key}.json"))
+    report.setdefault("history", [])
+    return report

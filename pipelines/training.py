@@ -29,7 +29,7 @@ from pipelines.evaluation import all_metrics
 from pipelines.features import build_pipeline, encode_target, model_scores
 from projects import registry, tracking
 from projects.clock import utc_now
-from projects.contract import FeatureType, Project
+from projects.contract import REQUEST_ID, FeatureType, Project
 from projects.errors import PlatformError
 from projects.workspace import Workspace
 
@@ -61,9 +61,10 @@ class Window:
 
 
 def split_batches(project: Project, names: list[str]) -> tuple[list[str], list[str]]:
-    """(train, holdout) batch names from the newest ``window_batches``; the holdout is the newest batches."""
+    """(train, holdout) from the newest ``window_batches`` of ``names`` (oldest first, by time): the holdout is
+    the newest batches."""
     training = project.training
-    window = sorted(names)[-training.window_batches :]
+    window = names[-training.window_batches :]
     if len(window) <= training.holdout_batches:
         raise TrainingError(
             f"project {project.name!r}: {len(window)} validated batch(es); training needs at least "
@@ -75,7 +76,7 @@ def split_batches(project: Project, names: list[str]) -> tuple[list[str], list[s
 
 def _check_columns(project: Project, frame: pd.DataFrame, where: str) -> None:
     schema = project.schema
-    needed = [schema.id.name, schema.timestamp.name, *schema.model_inputs, schema.sensitive.name, schema.target.name]
+    needed = [*schema.stored_columns, *schema.model_inputs]
     missing = [c for c in dict.fromkeys(needed) if c not in frame.columns]
     if missing:
         raise TrainingError(
@@ -87,7 +88,7 @@ def _check_columns(project: Project, frame: pd.DataFrame, where: str) -> None:
 
 def load_window(ws: Workspace) -> Window:
     """Read the validated window the project declares; errors name the store URL and what is short."""
-    names = list_validated(ws.store)
+    names = list_validated(ws.store, ws.project)
     train_names, holdout_names = split_batches(ws.project, names)
     train = read_validated(ws.store, train_names)
     holdout = read_validated(ws.store, holdout_names)
@@ -106,7 +107,7 @@ def load_window(ws: Workspace) -> Window:
 
 def load_holdout(ws: Workspace) -> tuple[pd.DataFrame, list[str]]:
     """The gate's holdout: the newest validated batches (the same ones training held out)."""
-    _, holdout_names = split_batches(ws.project, list_validated(ws.store))
+    _, holdout_names = split_batches(ws.project, list_validated(ws.store, ws.project))
     holdout = read_validated(ws.store, holdout_names)
     _check_columns(ws.project, holdout, ws.store.url("validated"))
     return holdout, holdout_names
@@ -114,17 +115,15 @@ def load_holdout(ws: Workspace) -> tuple[pd.DataFrame, list[str]]:
 
 def watermark(project: Project, frame: pd.DataFrame) -> str:
     """The newest event time trained on (ISO, UTC): retraining needs labelled data past it."""
-    return str(frame[project.schema.timestamp.name].max().isoformat())
+    return str(frame[project.schema.time_column].max().isoformat())
 
 
 def reference_sample(project: Project, frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """At most ``training.reference_rows`` training rows: monitoring's drift reference."""
     schema = project.schema
-    columns = dict.fromkeys(
-        [schema.id.name, schema.timestamp.name, *schema.model_inputs, schema.sensitive.name, schema.target.name]
-    )
+    columns = dict.fromkeys([*schema.stored_columns, *schema.model_inputs])
     rows = min(project.training.reference_rows, len(frame))
-    return frame[list(columns)].sample(n=rows, random_state=seed).sort_values(schema.timestamp.name)
+    return frame[list(columns)].sample(n=rows, random_state=seed).sort_values(schema.time_column)
 
 
 # --------------------------------------------------------------------------------------------- fitting
@@ -168,8 +167,9 @@ def column_specs(project: Project, columns: list[str]) -> list[ColSpec | TensorS
     from mlflow.types import ColSpec
 
     schema = project.schema
-    roles = {schema.id.name: ("string", True), schema.timestamp.name: ("datetime", True)}
-    roles[schema.sensitive.name] = ("string", True)
+    roles = {schema.key_column: ("string", True), schema.time_column: ("datetime", True), REQUEST_ID: ("string", False)}
+    if schema.sensitive is not None:
+        roles[schema.sensitive.name] = ("string", True)
     roles[schema.target.name] = (KINDS.get(schema.target.type, "double"), True)
     roles |= {f.name: (KINDS[f.type], not f.nullable) for f in schema.features}
     return [ColSpec(roles.get(c, ("string", False))[0], c, required=roles.get(c, ("", False))[1]) for c in columns]

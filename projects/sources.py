@@ -3,22 +3,28 @@
 - ``generator``: a seeded synthetic generator (the worked example) writes dated batches to landing.
 - ``files``: a folder or prefix of CSV/Parquet batches under any fsspec URL is copied into landing.
 
-Both end the same way: immutable batch files under ``<root>/<project>/landing/``.
+Both end the same way: immutable batch files under ``<root>/<project>/landing/``, each with a small record in
+``landing/_meta/<name>.json`` (``LandingRecord``: when it landed, where from, the source file's modification time,
+its size and SHA-256), which the data gate reads to time batches that carry no timestamp and to recognise a
+file delivered twice under two names.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import importlib
 import io
+import json
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from fsspec.core import url_to_fs
 
-from projects.contract import ContractError, FilesSource, GeneratorSource, Project
+from projects.clock import as_utc, iso_now
+from projects.contract import BatchTime, ContractError, FilesSource, GeneratorSource, Project
 from projects.storage import ProjectStore
 
 if TYPE_CHECKING:
@@ -26,12 +32,14 @@ if TYPE_CHECKING:
 
 BATCH_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
 BATCH_SUFFIXES = (".csv", ".parquet")
+META = "_meta"  # landing/_meta/<name>.json: the landing record of each batch
 
 
 class BatchGenerator(Protocol):
     """A project's synthetic data: one DataFrame per (date, scenario), deterministic for a seed."""
 
     scenarios: ClassVar[tuple[str, ...]]
+    shift_scenario: ClassVar[str | None]  # what `make run` lands as the world changing (None: no such chapter)
 
     def __init__(self, project: Project, seed: int) -> None: ...
 
@@ -45,6 +53,61 @@ class LandedBatch:
     name: str
     url: str
     rows: int | None
+
+
+@dataclass(frozen=True)
+class LandingRecord:
+    """What is known of a batch from its delivery, written next to it when it lands."""
+
+    name: str
+    landed_at: str
+    source: str  # the file it was copied from, or "generator"
+    source_modified: str | None  # the source file's modification time (ISO, UTC), when the store says
+    size: int
+    sha256: str
+
+    @classmethod
+    def of(cls, name: str, data: bytes, source: str, modified: dt.datetime | None) -> LandingRecord:
+        stamp = as_utc(modified).isoformat() if modified is not None else None
+        return cls(name, iso_now(), source, stamp, len(data), hashlib.sha256(data).hexdigest())
+
+
+def land_bytes(store: ProjectStore, name: str, data: bytes, source: str, modified: dt.datetime | None = None) -> str:
+    """Write a batch to landing with its landing record (the batch first: a record never names a missing file)."""
+    url = store.write_bytes("landing", name, data=data)
+    record = LandingRecord.of(name, data, source, modified)
+    store.write_text("landing", META, f"{name}.json", text=json.dumps(asdict(record), indent=2))
+    return url
+
+
+def landing_record(store: ProjectStore, name: str) -> LandingRecord | None:
+    """The batch's landing record, or None for a batch landed before records were kept."""
+    if not store.exists("landing", META, f"{name}.json"):
+        return None
+    data = json.loads(store.read_text("landing", META, f"{name}.json"))
+    return LandingRecord(**{k: data.get(k) for k in LandingRecord.__dataclass_fields__})
+
+
+def name_time(name: str, rule: BatchTime) -> dt.datetime | None:
+    """The time a batch's file name carries under ``source.batch_time`` (UTC; a date means its midnight)."""
+    match = re.search(rule.pattern, name)
+    if match is None:
+        return None
+    text = match.group(1)
+    try:
+        moment = dt.datetime.strptime(text, rule.format) if rule.format else dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return as_utc(moment)
+
+
+def _modified(fs: Any, path: str) -> dt.datetime | None:
+    """A file's modification time as fsspec reports it (local: mtime; S3: LastModified); None if unknown."""
+    info = fs.info(path)
+    value = info.get("mtime") or info.get("LastModified") or info.get("last_modified")
+    if isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value, tz=dt.UTC)
+    return value if isinstance(value, dt.datetime) else None
 
 
 def batch_name(date: dt.date, scenario: str) -> str:
@@ -99,7 +162,7 @@ def generate_batches(
         date = first + dt.timedelta(days=offset)
         name = batch_name(date, scenario)
         frame = generator.batch(date, scenario, n_rows)
-        url = store.write_bytes("landing", name, data=generator.to_csv(frame))
+        url = land_bytes(store, name, generator.to_csv(frame), source="generator")
         landed.append(LandedBatch(name=name, url=url, rows=len(frame)))
     return landed
 
@@ -107,7 +170,11 @@ def generate_batches(
 def ingest_files(
     project: Project, store: ProjectStore, storage_options: dict[str, Any] | None = None
 ) -> list[LandedBatch]:
-    """Copy CSV/Parquet batches from ``source.url`` into landing; files already landed are skipped."""
+    """Copy CSV/Parquet batches from ``source.url`` into landing; files already landed are skipped.
+
+    Each gets its landing record with the source file's modification time: the batch's time when the data has no
+    timestamp and the name carries none.
+    """
     source = project.source
     if not isinstance(source, FilesSource):
         raise ContractError(f"project {project.name!r}: source.kind is {source.kind!r}, not 'files'")
@@ -120,7 +187,9 @@ def ingest_files(
         name = posixpath.basename(path)
         if name in known or not name.endswith(BATCH_SUFFIXES) or fs.isdir(path):
             continue
-        url = store.write_bytes("landing", name, data=fs.cat_file(path))
+        url = land_bytes(
+            store, name, fs.cat_file(path), source=f"{source.url.rstrip('/')}/{name}", modified=_modified(fs, path)
+        )
         landed.append(LandedBatch(name=name, url=url, rows=None))
     return landed
 
@@ -169,3 +238,10 @@ def land_next(
 def generator_scenarios(project: Project) -> tuple[str, ...]:
     """The scenarios a generator project can produce; () for a project fed by files."""
     return tuple(load_generator(project).scenarios) if isinstance(project.source, GeneratorSource) else ()
+
+
+def shift_scenario(project: Project) -> str | None:
+    """The scenario a generator declares as the world changing (its ``shift_scenario``); None for files projects."""
+    if not isinstance(project.source, GeneratorSource):
+        return None
+    return getattr(load_generator(project), "shift_scenario", None)

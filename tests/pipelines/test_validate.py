@@ -46,8 +46,8 @@ def test_landing_ends_validated_or_quarantined_and_rerun_is_idempotent(data_root
     }
     assert run.totals == {"landing": 3, "validated": 2, "quarantined": 1}
     assert ws.store.list("landing") == sorted(status), "landing files are never deleted"
-    assert list_validated(ws.store) == ["2026-03-01_baseline.parquet", "2026-03-02_baseline.parquet"]
-    assert len(read_validated(ws.store, list_validated(ws.store))) == 300
+    assert list_validated(ws.store, ws.project) == ["2026-03-01_baseline.parquet", "2026-03-02_baseline.parquet"]
+    assert len(read_validated(ws.store, list_validated(ws.store, ws.project))) == 300
     again = validate_landing(ws, now=NOW)
     assert again.results == ()
     assert len(again.already_decided) == 3
