@@ -83,12 +83,32 @@ def all_metrics(task: Task, y_true: np.ndarray, scores: np.ndarray) -> dict[str,
 # --------------------------------------------------------------------------------------------- fairness
 @dataclass(frozen=True)
 class FairnessResult:
-    """The gap the gate checks, and the per-group table the model card shows."""
+    """The gap the gate checks, and the per-group table the model card shows.
 
-    metric: FairnessMetric
+    ``audited`` is False when there was nothing to audit (no sensitive attribute or no ``gate.fairness``
+    declared, or fewer than two groups with data): the gap is then NaN and ``note`` says why. Not audited is
+    recorded and shown as such, never counted as a pass.
+    """
+
+    metric: FairnessMetric | None
     gap: float
     by_group: list[dict[str, Any]]
     note: str = ""
+    audited: bool = True
+
+
+def not_audited(reason: str, metric: FairnessMetric | None = None) -> FairnessResult:
+    return FairnessResult(metric=metric, gap=math.nan, by_group=[], note=reason, audited=False)
+
+
+def audit_fairness(project: Project, y_true: np.ndarray, scores: np.ndarray, frame: pd.DataFrame) -> FairnessResult:
+    """The declared fairness audit on ``frame``, or why there is none."""
+    schema, declared = project.schema, project.gate.fairness
+    if schema.sensitive is None:
+        return not_audited("fairness not audited: no sensitive attribute declared (schema.sensitive)")
+    if declared is None:
+        return not_audited("fairness not audited: no gate.fairness declared")
+    return fairness(declared.metric, y_true, scores, frame[schema.sensitive.name])
 
 
 def fairness(metric_name: FairnessMetric, y_true: np.ndarray, scores: np.ndarray, groups: pd.Series) -> FairnessResult:
@@ -110,9 +130,10 @@ def fairness(metric_name: FairnessMetric, y_true: np.ndarray, scores: np.ndarray
         rows.append({"group": group, "rows": int(mask.sum()), "value": value})
         if not math.isnan(value):
             values.append(value)
-    note = "" if len(values) >= 2 else "fewer than two groups could be compared"
-    gap = float(max(values) - min(values)) if len(values) >= 2 else 0.0
-    return FairnessResult(metric=metric_name, gap=gap, by_group=rows, note=note)
+    if len(values) < 2:
+        reason = f"fairness not audited: fewer than two groups with data to compare ({len(values)} of {len(rows)})"
+        return FairnessResult(metric=metric_name, gap=math.nan, by_group=rows, note=reason, audited=False)
+    return FairnessResult(metric=metric_name, gap=float(max(values) - min(values)), by_group=rows)
 
 
 def _group_value(metric_name: FairnessMetric, y_true: np.ndarray, scores: np.ndarray) -> float:
@@ -130,6 +151,8 @@ def _group_value(metric_name: FairnessMetric, y_true: np.ndarray, scores: np.nda
 # --------------------------------------------------------------------------------------------- behaviour
 @dataclass(frozen=True)
 class BehaviourResult:
+    """One behavioural test's outcome; ``evaluated`` False (too few rows) is neither a pass nor a failure."""
+
     name: str
     kind: str
     passed: bool
@@ -137,6 +160,11 @@ class BehaviourResult:
     threshold: float
     detail: str
     extra: dict[str, Any] = field(default_factory=dict)
+    evaluated: bool = True
+
+    @property
+    def status(self) -> str:
+        return "not evaluated" if not self.evaluated else "pass" if self.passed else "fail"
 
 
 def run_behaviour(project: Project, model: Any, frame: pd.DataFrame, y_true: np.ndarray) -> list[BehaviourResult]:
@@ -243,9 +271,7 @@ def minimum_functionality(
         return BehaviourResult(test.name, test.kind, False, math.nan, test.min, detail, {"rows": 0})
     if rows < test.min_rows:
         detail = f"not evaluated: only {rows} rows where {test.where} (min_rows {test.min_rows}), too few to judge"
-        return BehaviourResult(
-            test.name, test.kind, True, math.nan, test.min, detail, {"rows": rows, "evaluated": False}
-        )
+        return BehaviourResult(test.name, test.kind, True, math.nan, test.min, detail, {"rows": rows}, evaluated=False)
     value = metric(test.metric, project.task, np.asarray(y_true)[mask], _scores(project, model, frame[mask]))
     passed = not math.isnan(value) and _reaches(test.metric, value, test.min)
     detail = f"{test.metric} on {rows} rows where {test.where}: {value:.4f} (need {test.min})"

@@ -130,7 +130,7 @@ def input_columns(project: Project) -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {"numeric": [], "boolean": [], "categorical": []}
     for feature in schema.features:
         groups[feature.type.value].append(feature.name)
-    if schema.sensitive.model_input:
+    if schema.sensitive is not None and schema.sensitive.model_input:
         groups["categorical"].append(schema.sensitive.name)
     return groups
 
@@ -139,7 +139,7 @@ def categories(project: Project) -> dict[str, list[str]]:
     """Declared categories per categorical input, so one-hot columns never depend on which values a batch had."""
     schema = project.schema
     cats = {f.name: list(f.values or ()) for f in schema.features if f.type is FeatureType.categorical}
-    if schema.sensitive.model_input:
+    if schema.sensitive is not None and schema.sensitive.model_input:
         cats[schema.sensitive.name] = list(schema.sensitive.values)
     return cats
 

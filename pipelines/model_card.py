@@ -135,6 +135,7 @@ TEMPLATE = """<!doctype html>
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
 th{background:#f4f4f4}.pass{color:#0a7a28;font-weight:600}.fail{color:#b00020;font-weight:600}
+.na,.na td{color:#888}
 .badge{display:inline-block;padding:.2em .7em;border-radius:1em;color:#fff}
 .promoted{background:#0a7a28}.rejected,.aborted{background:#b00020}.unchanged,.pending{background:#777}
 .plots img{margin:.3em;border:1px solid #eee}
@@ -166,20 +167,24 @@ th{background:#f4f4f4}.pass{color:#0a7a28;font-weight:600}.fail{color:#b00020;fo
 <table><tr><th>Input</th><th>Mean drop</th><th>Std</th></tr>
 {% for r in importance %}<tr><td>{{ r.feature }}</td><td>{{ '%.4f'|format(r.mean) }}</td>
 <td>{{ '%.4f'|format(r.std) }}</td></tr>{% endfor %}</table>
-<h2>Fairness across {{ sensitive }} ({{ fairness_metric }})</h2>
+{% if fairness_audited %}<h2>Fairness across {{ sensitive }} ({{ fairness_metric }})</h2>
 <table><tr><th>Group</th><th>Rows</th><th>v{{ version }}</th><th>{{ champion_label }}</th></tr>
 {% for g in fairness %}<tr><td>{{ g.group }}</td><td>{{ g.rows }}</td><td>{{ g.value }}</td>
 <td>{{ g.champion }}</td></tr>{% endfor %}
 <tr><th>Gap</th><td></td><td>{{ fairness_gap }}</td><td>{{ champion_gap }}</td></tr></table>
+{% else %}<h2 class="na">Fairness: not audited</h2>
+<p class="na">{{ fairness_note }}. Nothing was checked, so nothing passed: declare <code>schema.sensitive</code> and
+<code>gate.fairness</code> in project.yaml to audit it.</p>{% endif %}
 <h2>Behavioural tests</h2>
 <table><tr><th>Test</th><th>Kind</th><th>Result</th><th>Detail</th></tr>
-{% for b in behaviour %}<tr><td>{{ b.name }}</td><td>{{ b.kind }}</td>
-<td class="{{ 'pass' if b.passed else 'fail' }}">{{ 'pass' if b.passed else 'fail' }}</td><td>{{ b.detail }}</td></tr>
+{% for b in behaviour %}<tr{% if not b.evaluated %} class="na"{% endif %}><td>{{ b.name }}</td><td>{{ b.kind }}</td>
+<td class="{{ {'pass': 'pass', 'fail': 'fail'}.get(b.status, 'na') }}">{{ b.status }}</td><td>{{ b.detail }}</td></tr>
 {% else %}<tr><td colspan="4">none declared in project.yaml</td></tr>{% endfor %}</table>
 <h2>Gate checks</h2>
 <table><tr><th>Check</th><th>Result</th><th>Detail</th></tr>
-{% for c in checks %}<tr><td>{{ c.name }}</td><td class="{{ 'pass' if c.passed else 'fail' }}">
-{{ 'pass' if c.passed else 'fail' }}</td><td>{{ c.detail }}</td></tr>{% endfor %}</table>
+{% for c in checks %}<tr{% if not c.evaluated %} class="na"{% endif %}><td>{{ c.name }}</td>
+<td class="{{ {'pass': 'pass', 'fail': 'fail'}.get(c.status, 'na') }}">{{ c.status }}</td>
+<td>{{ c.detail }}</td></tr>{% endfor %}</table>
 </body></html>
 """
 
@@ -229,8 +234,10 @@ def card_context(ws: Workspace, run: Run | None, decision: GateDecision, evidenc
         "plots": plots,
         "importance": rows,
         "importance_png": importance_plot(rows),
-        "sensitive": project.schema.sensitive.name,
-        "fairness_metric": project.gate.fairness.metric.value,
+        "sensitive": project.schema.sensitive_name,
+        "fairness_audited": challenger.fairness.audited,
+        "fairness_note": challenger.fairness.note,
+        "fairness_metric": challenger.fairness.metric.value if challenger.fairness.metric else "",
         "fairness": [
             {
                 "group": g["group"],

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 
-from pipelines.evaluation import BehaviourResult, FairnessResult, all_metrics, fairness, run_behaviour
+from pipelines.evaluation import BehaviourResult, FairnessResult, all_metrics, audit_fairness, run_behaviour
 from pipelines.features import encode_target, model_scores
 from pipelines.training import load_holdout
 from projects import registry, tracking
@@ -63,9 +63,17 @@ class Scorecard:
 
 @dataclass(frozen=True)
 class Check:
+    """One check of the gate. Not evaluated (nothing to audit, too few rows) never blocks and never counts as a
+    pass: it is reported as what it is."""
+
     name: str
     passed: bool
     detail: str
+    evaluated: bool = True
+
+    @property
+    def status(self) -> str:
+        return "not evaluated" if not self.evaluated else "pass" if self.passed else "fail"
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,7 @@ def scorecard(project: Project, model: Any, holdout: pd.DataFrame, version: str,
     return Scorecard(
         version=version,
         metrics=all_metrics(project.task, y_true, scores),
-        fairness=fairness(project.gate.fairness.metric, y_true, scores, holdout[schema.sensitive.name]),
+        fairness=audit_fairness(project, y_true, scores, holdout),
         behaviour=run_behaviour(project, model, holdout, y_true) if behaviour else [],
         y_true=y_true,
         scores=scores,
@@ -142,22 +150,32 @@ def gate_checks(gate: Gate, challenger: Scorecard, champion: Scorecard | None) -
             f"{sign} min_improvement {gate.min_improvement} (same holdout)"
         )
         checks.append(Check("improvement", passed, detail))
-    fair = challenger.fairness
-    passed = fair.gap <= gate.fairness.max_gap
-    detail = f"{fair.metric.value} {fair.gap:.4f} {'<=' if passed else '>'} max_gap {gate.fairness.max_gap}"
-    checks.append(Check("fairness", passed, detail + (f" ({fair.note})" if fair.note else "")))
-    checks += [Check(f"behaviour: {b.name}", b.passed, b.detail) for b in challenger.behaviour]
+    checks.append(fairness_check(gate, challenger.fairness))
+    checks += [Check(f"behaviour: {b.name}", b.passed, b.detail, b.evaluated) for b in challenger.behaviour]
     return checks
 
 
+def fairness_check(gate: Gate, fair: FairnessResult) -> Check:
+    if not fair.audited or gate.fairness is None or fair.metric is None:
+        return Check("fairness", True, fair.note or "fairness not audited", evaluated=False)
+    passed = fair.gap <= gate.fairness.max_gap
+    detail = f"{fair.metric.value} {fair.gap:.4f} {'<=' if passed else '>'} max_gap {gate.fairness.max_gap}"
+    return Check("fairness", passed, detail)
+
+
 def summarise(checks: list[Check]) -> tuple[bool, str]:
-    """(passed, reason): the reason lists every failed check, or the numbers that let it through."""
+    """(passed, reason): the reason lists every failed check, or the numbers that let it through, and says what
+    was not evaluated (fairness not audited, behaviour slices too small) instead of counting it as passed."""
     failed = [c for c in checks if not c.passed]
     if failed:
         return False, "rejected: " + "; ".join(f"{c.name}: {c.detail}" for c in failed)
     shown = [c.detail for c in checks if c.name in {"floor", "improvement", "fairness", "champion comparison"}]
-    behaviour = sum(c.name.startswith("behaviour") for c in checks)
-    return True, "promoted: " + "; ".join([*shown, f"{behaviour}/{behaviour} behaviour test(s) passed"])
+    behaviour = [c for c in checks if c.name.startswith("behaviour")]
+    evaluated = [c for c in behaviour if c.evaluated]
+    tally = f"{len(evaluated)}/{len(evaluated)} behaviour test(s) passed"
+    if len(evaluated) < len(behaviour):
+        tally += f", {len(behaviour) - len(evaluated)} not evaluated"
+    return True, "promoted: " + "; ".join([*shown, tally])
 
 
 def gate_numbers(gate: Gate, challenger: Scorecard, champion: Scorecard | None, rows: int) -> dict[str, float]:
@@ -170,13 +188,14 @@ def gate_numbers(gate: Gate, challenger: Scorecard, champion: Scorecard | None, 
     numbers |= {
         "floor": gate.floor,
         "min_improvement": gate.min_improvement,
-        "fairness_gap": challenger.fairness.gap,
-        "fairness_max_gap": gate.fairness.max_gap,
+        "fairness_gap": challenger.fairness.gap,  # NaN (tagged "nan") when not audited
+        "fairness_max_gap": gate.fairness.max_gap if gate.fairness is not None else math.nan,
+        "fairness_audited": float(challenger.fairness.audited),
         "holdout_rows": float(rows),
     }
     for index, result in enumerate(challenger.behaviour):
         numbers[f"behaviour.{index}.value"] = result.value
-        numbers[f"behaviour.{index}.passed"] = float(result.passed)
+        numbers[f"behaviour.{index}.passed"] = float(result.passed) if result.evaluated else math.nan
     return numbers
 
 
@@ -246,6 +265,11 @@ def _write_decision(client: MlflowClient, project: str, decision: GateDecision) 
     tags[f"{registry.TAG_GATE_PREFIX}holdout_batches"] = ",".join(decision.holdout_batches)
     tags[registry.TAG_DECISION] = decision.decision
     tags[registry.TAG_REASON] = decision.reason[:4900]
+    fairness = next((c for c in decision.checks if c.name == "fairness"), None)
+    if fairness is not None:
+        tags[registry.TAG_FAIRNESS] = (
+            "audited" if fairness.evaluated else fairness.detail.removeprefix("fairness ")[:4900]
+        )
     if decision.promoted:
         tags[registry.TAG_PROMOTED_AT] = iso_now()
     for key, value in tags.items():
@@ -277,7 +301,7 @@ def _overlap_check(project: Project, mv: ModelVersion, holdout: pd.DataFrame) ->
     """The holdout must be out of time for the challenger: its first event after the training watermark."""
     import pandas as pd
 
-    first = holdout[project.schema.timestamp.name].min()
+    first = holdout[project.schema.time_column].min()
     mark = mv.tags.get(registry.TAG_WATERMARK)
     passed = mark is None or pd.Timestamp(mark) < first
     relation = "after" if passed else "not after"
@@ -412,7 +436,9 @@ def list_versions(ws: Workspace) -> list[dict[str, Any]]:
                 "aliases": [a for a, v in aliases.items() if v == str(mv.version)],
                 "trained_at": tags.get(registry.TAG_TRAINED_AT, ""),
                 metric: tags.get(f"{registry.TAG_GATE_PREFIX}challenger.{metric}", ""),
-                "fairness_gap": tags.get(f"{registry.TAG_GATE_PREFIX}fairness_gap", ""),
+                "fairness_gap": "not audited"
+                if tags.get(registry.TAG_FAIRNESS, "").startswith("not audited")
+                else tags.get(f"{registry.TAG_GATE_PREFIX}fairness_gap", ""),
                 "decision": tags.get(registry.TAG_DECISION, "pending"),
                 "rolled_back": tags.get(registry.TAG_ROLLED_BACK) == "true",
                 "reason": tags.get(registry.TAG_REASON, ""),

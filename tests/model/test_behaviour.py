@@ -54,12 +54,14 @@ def test_equal_opportunity_compares_true_positive_rates_only():
     assert fairness(FairnessMetric.equal_opportunity, y, scores, groups).gap == pytest.approx(0.5)
 
 
-def test_group_error_gap_for_regression_and_single_group_note():
+def test_group_error_gap_for_regression_and_a_single_group_is_not_audited():
     groups = pd.Series(["a", "a", "b", "b"])
     result = fairness(FairnessMetric.group_error_gap, np.array([10.0, 10, 10, 10]), np.array([11.0, 9, 14, 6]), groups)
     assert result.gap == pytest.approx(3.0)
+    assert result.audited
     lone = fairness(FairnessMetric.group_error_gap, np.array([1.0]), np.array([1.0]), pd.Series(["a"]))
-    assert lone.gap == 0.0
+    assert not lone.audited, "one group cannot be compared with anything: nothing was audited"
+    assert np.isnan(lone.gap), "no gap is made up when nothing was compared"
     assert "fewer than two groups" in lone.note
 
 
@@ -111,8 +113,8 @@ def test_minimum_functionality_on_a_slice_and_its_failure_modes(churn_project, c
     assert not result.passed, "an evaluated slice below its minimum fails"
     rare = strict.model_copy(update={"min_rows": result.extra["rows"] + 1})
     result = minimum_functionality(churn_project, churn_model, holdout, _y(churn_project, holdout), rare)
-    assert result.passed
-    assert result.extra["evaluated"] is False
+    assert result.evaluated is False
+    assert result.status == "not evaluated", "a slice too small to judge is neither a pass nor a failure"
     assert "too few to judge" in result.detail
     empty = ok.model_copy(update={"where": "tenure_months > 1000"})
     result = minimum_functionality(churn_project, churn_model, holdout, _y(churn_project, holdout), empty)
