@@ -82,9 +82,9 @@ class InferenceLogError(PlatformError, RuntimeError):
 def record_columns(project: Project) -> list[str]:
     """The request-side columns of a log row: id, every model input, the sensitive attribute (once)."""
     schema = project.schema
-    names = [schema.id.name, *schema.model_inputs]
-    if schema.sensitive.name not in names:
-        names.append(schema.sensitive.name)
+    names = [schema.record_id, *schema.model_inputs]
+    if schema.sensitive_name is not None and schema.sensitive_name not in names:
+        names.append(schema.sensitive_name)
     return names
 
 
@@ -116,7 +116,7 @@ def column_kind(project: Project, name: str) -> str:
     if name in schema.feature_names:
         kind = schema.feature(name).type
         return {FeatureType.numeric: "float64", FeatureType.boolean: "boolean"}.get(kind, "string")
-    return "string"  # the id, the sensitive attribute
+    return "string"  # the record id, the sensitive attribute
 
 
 def _is_missing(value: Any) -> bool:

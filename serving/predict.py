@@ -24,6 +24,8 @@ from projects.storage import open_url
 from projects.workspace import Workspace
 from serving.model_holder import LoadedModel, ModelHolder
 
+ROW = "row"  # the output's key when the contract declares no id: the row's position in the input file
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -75,19 +77,23 @@ def check_input(project: Project, frame: pd.DataFrame, source: str) -> pd.DataFr
     """The service's contract checks, vectorised: an error names the file, the column and example rows."""
 
     schema = project.schema
-    required = [schema.id.name, *schema.model_inputs]
+    ids = [schema.id.name] if schema.id is not None else []
+    required = [*ids, *schema.model_inputs]
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise PredictError(f"{source}: missing column(s) {missing}; a file to score needs {required}")
+        raise PredictError(
+            f"{source}: missing column(s) {missing}; a file to score needs {required}", where=source, column=missing[0]
+        )
     try:
         typed = coerce_types(project, frame)
     except CoercionError as exc:
-        raise PredictError(f"{source}: {exc}") from None
+        raise PredictError(f"{source}: {exc}", where=source, column=exc.column) from None
     problems = [p for f in schema.features if (p := _feature_problem(f, typed[f.name]))]
-    if typed[schema.id.name].isna().any():
-        problems.append(f"column {schema.id.name!r}: missing id at {_rows(typed[schema.id.name].isna())}")
+    for name in ids:
+        if typed[name].isna().any():
+            problems.append(f"column {name!r}: missing id at {_rows(typed[name].isna())}")
     if problems:
-        raise PredictError(f"{source}: " + "; ".join(problems))
+        raise PredictError(f"{source}: " + "; ".join(problems), where=source)
     return typed
 
 
@@ -112,7 +118,8 @@ def _feature_problem(feature: Any, values: pd.Series) -> str | None:
 
 
 def score_frame(loaded: LoadedModel, frame: pd.DataFrame, chunk_rows: int = CHUNK_ROWS) -> pd.DataFrame:
-    """id, prediction, probability, model_version for every row, scored in chunks to bound memory."""
+    """id (or, without one, the row's position in the file), prediction, probability, model_version for every row,
+    scored in chunks to bound memory."""
     import numpy as np
     import pandas as pd
 
@@ -123,9 +130,11 @@ def score_frame(loaded: LoadedModel, frame: pd.DataFrame, chunk_rows: int = CHUN
         predictions.append(prediction)
         probabilities.append(probability)
     empty = np.array([], dtype="float64")
+    key = schema.id.name if schema.id is not None else ROW
+    keys = frame[key].to_numpy() if schema.id is not None else np.arange(len(frame))
     return pd.DataFrame(
         {
-            schema.id.name: frame[schema.id.name].to_numpy(),
+            key: keys,
             "prediction": np.concatenate(predictions) if predictions else empty,
             "probability": np.concatenate(probabilities) if probabilities else empty,
             "model_version": pd.array([loaded.version] * len(frame), dtype="string"),

@@ -1,22 +1,26 @@
 """The service's request and response models, generated from the contract (never written by hand).
 
 Each feature becomes a typed field: numeric -> a finite number within [min, max] (a whole number when the
-contract says ``integer``), categorical -> one of the allowed values, boolean -> true/false; a feature whose
-``max_null_fraction`` is above zero may be null or left out. The record id (the contract's id column, by its
-name) is required and echoed; the sensitive attribute is accepted (required when it is a model input) and
-logged with every inference. Unknown fields are rejected, so a misspelt feature is a 4xx, not a silent null.
+contract says ``integer``), categorical -> one of the allowed values (a category coded as numbers takes 1, 1.0
+and "1" as the same declared value, which is what the model and the log receive), boolean -> true/false; a
+feature whose ``max_null_fraction`` is above zero may be null or left out. The record id (the contract's id
+column, by its name) is required and echoed; a contract without an id gives every record a ``request_id``
+(the client's, if it sends one, else a new one), returned and logged, so labels can come back with it. The
+sensitive attribute, when declared, is accepted (required when it is a model input) and logged with every
+inference. Unknown fields are rejected, so a misspelt feature is a 4xx, not a silent null.
 
 Types are strict where lax parsing would hide a client bug: "3" is not a number, 1 is not true.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
-from projects.contract import Feature, FeatureType, Project, Task
+from projects.contract import REQUEST_ID, Feature, FeatureType, Project, Task
 from projects.inference_log import per_project, record_columns, typed_frame
 
 if TYPE_CHECKING:
@@ -82,6 +86,9 @@ def _feature_type(feature: Feature) -> Any:
     if feature.type is FeatureType.boolean:
         return Annotated[bool, Field(strict=True, description=doc)]
     assert feature.values is not None  # the contract guarantees it for categoricals
+    if feature.coded:
+        coded_doc = f'{doc + "; " if doc else ""}coded as numbers: 1, 1.0 and "1" are the same value'
+        return Annotated[one_of(feature.values), BeforeValidator(feature.declared_value), Field(description=coded_doc)]
     return Annotated[one_of(feature.values), Field(description=doc)]
 
 
@@ -92,7 +99,7 @@ def _optional(column: str, kind: Any, required: bool) -> tuple[Any, Any]:
 def _example(project: Project) -> dict[str, Any]:
     """A valid record (middle of each range, first allowed value), for the OpenAPI example and warm-ups."""
     schema = project.schema
-    record: dict[str, Any] = {schema.id.name: "example-1"}
+    record: dict[str, Any] = {schema.id.name: "example-1"} if schema.id is not None else {}
     for feature in schema.features:
         if feature.type is FeatureType.numeric:
             low, high = feature.min or 0.0, feature.max if feature.max is not None else (feature.min or 0.0) + 1
@@ -102,7 +109,8 @@ def _example(project: Project) -> dict[str, Any]:
             record[feature.name] = False
         else:
             record[feature.name] = feature.values[0] if feature.values else ""
-    record[schema.sensitive.name] = schema.sensitive.values[0]
+    if schema.sensitive is not None:
+        record[schema.sensitive.name] = schema.sensitive.values[0]
     return record
 
 
@@ -116,16 +124,23 @@ def _title(project: Project) -> str:
 
 @_cached("record")
 def record_model(project: Project) -> type[BaseModel]:
-    """One record to score: the id, the features, the sensitive attribute."""
+    """One record to score: the id (or an optional request id), the features, the sensitive attribute."""
     schema = project.schema
-    record_id = Annotated[str, Field(strict=True, min_length=1, max_length=256, description="Record id, echoed")]
-    fields: dict[str, Any] = {attribute(schema.id.name): _field(schema.id.name, record_id, ...)}
+    fields: dict[str, Any] = {}
+    if schema.id is not None:
+        record_id = Annotated[str, Field(strict=True, min_length=1, max_length=256, description="Record id, echoed")]
+        fields[attribute(schema.id.name)] = _field(schema.id.name, record_id, ...)
+    else:
+        words = "Your id for this record, echoed and logged; one is made up when left out (send it back with labels)"
+        request_id = Annotated[str, Field(strict=True, min_length=1, max_length=256, description=words)]
+        fields[attribute(REQUEST_ID)] = _optional(REQUEST_ID, request_id, required=False)
     for feature in schema.features:
         fields[attribute(feature.name)] = _optional(feature.name, _feature_type(feature), required=not feature.nullable)
-    sensitive: Any = Annotated[one_of(schema.sensitive.values), Field(description="Audited for fairness; logged")]
-    fields[attribute(schema.sensitive.name)] = _optional(
-        schema.sensitive.name, sensitive, required=schema.sensitive.model_input
-    )
+    if schema.sensitive is not None:
+        sensitive: Any = Annotated[one_of(schema.sensitive.values), Field(description="Audited for fairness; logged")]
+        fields[attribute(schema.sensitive.name)] = _optional(
+            schema.sensitive.name, sensitive, required=schema.sensitive.model_input
+        )
     model: type[BaseModel] = create_model(
         f"{_title(project)}Record",
         __base__=Contract,
@@ -157,7 +172,7 @@ def request_model(project: Project) -> type[BaseModel]:
 @_cached("response")
 def response_model(project: Project) -> type[BaseModel]:
     """Ids echoed in request order, predictions, probabilities (classification), and which model answered."""
-    id_name = project.schema.id.name
+    id_name = project.schema.record_id
     doc = (
         "1.0 if the positive class is predicted, else 0.0"
         if project.task is Task.classification
@@ -197,8 +212,14 @@ def _attributes(project: Project) -> list[tuple[str, str]]:
 
 
 def records_to_columns(project: Project, records: Sequence[BaseModel]) -> dict[str, list[Any]]:
-    """Validated records -> the log's record columns as Python lists (cheap: no pandas on this path)."""
-    return {name: [getattr(r, attr) for r in records] for name, attr in _attributes(project)}
+    """Validated records -> the log's record columns as Python lists (cheap: no pandas on this path).
+
+    Without a declared id, every record without a ``request_id`` gets a new one here, once.
+    """
+    columns = {name: [getattr(r, attr) for r in records] for name, attr in _attributes(project)}
+    if project.schema.id is None:
+        columns[REQUEST_ID] = [value or uuid.uuid4().hex for value in columns[REQUEST_ID]]
+    return columns
 
 
 def model_frame(project: Project, columns: dict[str, list[Any]]) -> pd.DataFrame:

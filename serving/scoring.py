@@ -86,7 +86,7 @@ class Scorer:
     ) -> None:
         self.ws, self.project, self.holder, self.log, self.metrics = ws, ws.project, holder, log, metrics
         self.response = response_model(ws.project)
-        self._id_name = ws.project.schema.id.name
+        self._id_name = ws.project.schema.record_id
         self._id_attr = attribute(self._id_name)
         self._shown_version: str | None = None
 

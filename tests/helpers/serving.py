@@ -99,8 +99,8 @@ def records(project: Any, frame: pd.DataFrame) -> list[dict[str, Any]]:
 class Server:
     """``mlops serve`` in a subprocess; stopped with SIGTERM (graceful) so the inference log is flushed."""
 
-    def __init__(self, home: Home, workers: int = 1, env: dict[str, str] | None = None) -> None:
-        self.home, self.workers = home, workers
+    def __init__(self, home: Home, workers: int = 1, env: dict[str, str] | None = None, project: str = "churn") -> None:
+        self.home, self.workers, self.project = home, workers, project
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = home.path / f"serve-{self.port}.log"
@@ -118,7 +118,7 @@ class Server:
         """Start the process without waiting (so several servers can boot at once)."""
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "mlops", "serve", "--project", "churn", "--port", str(self.port),
+                [sys.executable, "-m", "mlops", "serve", "--project", self.project, "--port", str(self.port),
                  "--workers", str(self.workers)],
                 cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip

@@ -124,3 +124,57 @@ def test_fields_that_would_shadow_pydantic_attributes_are_aliased(project: Proje
         "prediction": 1.0,
         "probability": None,
     }
+
+
+# --------------------------------------------------------------------------------------------- real data shapes
+@pytest.fixture(scope="module")
+def demand() -> Project:
+    return load_project("demand", REPO_ROOT / "projects")
+
+
+def _demand_record(**changes: Any) -> dict[str, Any]:
+    record = {
+        "price": 9.5,
+        "competitor_price": 10.0,
+        "promo": False,
+        "shelf_level": "2",
+        "temperature": 18.0,
+        "store_size": "medium",
+        "region": "north",
+    }
+    return {**record, **changes}
+
+
+@pytest.mark.parametrize("sent", [1, 1.0, "1", "1.0"])
+def test_a_coded_category_takes_its_number_in_any_form_and_the_model_gets_the_declared_value(
+    demand: Project, sent: Any
+) -> None:
+    body = request_model(demand).model_validate_json(json.dumps({"records": [_demand_record(shelf_level=sent)]}))
+    columns = records_to_columns(demand, body.records)  # type: ignore[attr-defined]
+    assert columns["shelf_level"] == ["1"], f"{sent!r} is the declared value '1'"
+    assert model_frame(demand, columns)["shelf_level"].tolist() == ["1"], "the model sees what training saw"
+
+
+@pytest.mark.parametrize("sent", [7, "7", "one", True])
+def test_a_coded_category_outside_the_declared_set_is_named(demand: Project, sent: Any) -> None:
+    errors = _errors(demand, {"records": [_demand_record(), _demand_record(shelf_level=sent)]})
+    assert [e["loc"] for e in errors] == [("records", 1, "shelf_level")], errors
+    message, _ = describe_errors(errors)
+    assert "records[1].shelf_level" in message
+
+
+def test_without_a_declared_id_every_record_gets_a_request_id_and_a_sent_one_is_kept(demand: Project) -> None:
+    body = {"records": [_demand_record(), _demand_record(request_id="order-7"), _demand_record()]}
+    parsed = request_model(demand).model_validate_json(json.dumps(body))
+    ids = records_to_columns(demand, parsed.records)["request_id"]  # type: ignore[attr-defined]
+    assert ids[1] == "order-7", "the client's own id is echoed and logged"
+    assert len(set(ids)) == 3, "each record without one gets its own"
+    assert all(len(i) == 32 for i in (ids[0], ids[2])), "a new id per record"
+    response = response_model(demand)
+    assert "request_id" in response.model_json_schema()["$defs"]["DemandPrediction"]["properties"]
+
+
+def test_the_gate_and_the_service_agree_on_coded_values(demand: Project) -> None:
+    """coerce_types (the data gate, offline predict) maps codes exactly as the request model does."""
+    frame = pd.DataFrame({"shelf_level": ["1", "1.0", " 2 ", "4.00", "9", None]})
+    assert coerce_types(demand, frame)["shelf_level"].tolist() == ["1", "1", "2", "4", "9", pd.NA]
