@@ -27,9 +27,8 @@ from mlops import jobs, render
 from mlops.story import run_story
 from monitoring.monitor import WindowSpec, monitor
 from pipelines.promotion import ABORTED, list_versions, rollback
-from pipelines.quarantine import list_quarantine, read_report, replay
+from pipelines.quarantine import list_quarantine, read_report, replay, retire
 from pipelines.training import train
-from pipelines.validate import validate_landing
 from projects.contract import ContractError, json_schema, list_projects
 from projects.errors import PlatformError
 from projects.settings import REPO_ROOT, disable_telemetry, load_settings
@@ -135,6 +134,27 @@ def data_ingest(project: ProjectOpt = "churn") -> None:
     console.print(f"{len(landed)} new batch(es)")
 
 
+@data_app.command("list", short_help="Every batch: status, time, role in the window.")
+def data_list(project: ProjectOpt = "churn") -> None:
+    """Every landing batch in time order: validated (train, holdout, or outside the window), quarantined, retired."""
+    render.print_batches(project, jobs.batches_view(Workspace.open(project)), console)
+
+
+@data_app.command("retire", short_help="Take a validated batch out of training (kept).")
+def data_retire(
+    batch: Annotated[str, typer.Argument(help="Batch name or stem, e.g. 2026-01-03_baseline.")],
+    project: ProjectOpt = "churn",
+    reason: Annotated[str, typer.Option(help="Why, for the report and its history.")] = "",
+) -> None:
+    """Move a validated batch out of every training window: kept under quarantine/ with its history, never deleted.
+
+    `mlops quarantine replay BATCH` brings it back through the data gate.
+    """
+    entry = retire(Workspace.open(project), batch, reason)
+    console.print(f"retired [bold]{entry.stem}[/]: {entry.reasons[0]}", highlight=False)
+    console.print(f"report: {entry.report_url}", highlight=False)
+
+
 # ------------------------------------------------------------------------------------------- the data gate
 @app.command("validate", short_help="New landing batches -> validated or quarantine.")
 def validate_command(project: ProjectOpt = "churn") -> None:
@@ -142,7 +162,7 @@ def validate_command(project: ProjectOpt = "churn") -> None:
 
     Exit 0 when the gate ran, whatever it decided (a quarantine is a result, not an error); 2 on a real error.
     """
-    render.print_run(validate_landing(Workspace.open(project)), console)
+    render.print_run(jobs.validate(Workspace.open(project)), console)
 
 
 @quarantine_app.command("list", short_help="List quarantined batches and their reasons.")

@@ -1,8 +1,9 @@
 """The jobs: steps of the libraries chained into the units people and schedulers run.
 
+    validate:             the champion's watermark (registry) -> pipelines.validate.validate_landing
     train_and_gate:       pipelines.training.train -> gate
     gate:                 pipelines.promotion.promote_if_better -> pipelines.model_card.publish_model_card
-    retrain:              pipelines.validate.validate_landing -> train_and_gate
+    retrain:              validate -> train_and_gate
     monitor_and_trigger:  monitoring.monitor.monitor -> monitoring.trigger.act_on_drift(retrain=retrain)
 
 This is the only place that chains steps of different libraries: ``pipelines``, ``serving`` and ``monitoring``
@@ -13,16 +14,20 @@ these functions, so a retraining is the same code on a laptop and in a cluster.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from monitoring.monitor import MonitorResult, WindowSpec, monitor
 from monitoring.trigger import TriggerDecision, act_on_drift, record_in_summary
+from pipelines.datasets import batch_records
 from pipelines.model_card import publish_model_card
 from pipelines.promotion import GateDecision, promote_if_better
-from pipelines.training import TrainResult, train
-from pipelines.validate import validate_landing
-from projects import tracking
+from pipelines.quarantine import list_quarantine
+from pipelines.training import TrainingError, TrainResult, split_batches, train
+from pipelines.validate import ValidationRun, validate_landing
+from projects import registry, tracking
+from projects.clock import parse_utc
 from projects.workspace import Workspace
 
 
@@ -36,6 +41,24 @@ class GatedTraining:
     @property
     def version(self) -> str:
         return self.training.version
+
+
+def champion_watermark(ws: Workspace) -> dt.datetime | None:
+    """The newest event the champion trained on, or None (no champion, or the registry cannot be reached)."""
+    try:
+        client = tracking.configure(ws.settings)
+        version = registry.champion_version(client, ws.name)
+        if version is None:
+            return None
+        tags = client.get_model_version(registry.model_name(ws.name), version).tags
+    except tracking.TrackingError:
+        return None  # the data gate never needs the registry: it only cannot flag late data
+    return parse_utc(tags.get(registry.TAG_WATERMARK))
+
+
+def validate(ws: Workspace) -> ValidationRun:
+    """The data gate, flagging batches with data older than the champion's training watermark as late."""
+    return validate_landing(ws, late_after=champion_watermark(ws))
 
 
 def gate(ws: Workspace, version: str | None = None) -> GateDecision:
@@ -57,7 +80,7 @@ def retrain(ws: Workspace) -> dict[str, Any]:
 
     Returns what the trigger records as its outcome (plain values: it goes into MLflow tags and JSON).
     """
-    validation = validate_landing(ws)
+    validation = validate(ws)
     gated = train_and_gate(ws)
     decision = gated.decision
     return {
@@ -76,3 +99,40 @@ def monitor_and_trigger(ws: Workspace, window: WindowSpec | str | None = None) -
     decision = act_on_drift(ws, result.drift_detected, retrain=retrain)
     record_in_summary(ws, result.summary_url, decision)
     return result, decision
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """One batch in the window view: where it stands and why."""
+
+    batch: str
+    status: str  # validated | quarantined | retired | released | undecided
+    role: str  # train | holdout | outside the window | "" (not validated)
+    time: str
+    time_source: str
+    rows: int | None
+    note: str
+
+
+def batches_view(ws: Workspace) -> list[BatchRow]:
+    """Every landing batch, in time order where known: validated (and its role in the next training window),
+    quarantined or retired (with the first reason), or not yet decided. What ``mlops data list`` prints."""
+    records = batch_records(ws.store, ws.project)
+    names = [r.name for r in records]
+    try:
+        train_names, holdout_names = split_batches(ws.project, names)
+    except TrainingError:
+        train_names, holdout_names = names, []
+    rows = []
+    for r in records:
+        role = "holdout" if r.name in holdout_names else "train" if r.name in train_names else "outside the window"
+        note = "late data" if r.late else ""
+        rows.append(BatchRow(r.batch, "validated", role, r.time[:19], r.time_source, r.rows, note))
+    decided = {r.batch for r in records}
+    for entry in list_quarantine(ws.store, include_released=False):
+        if entry.batch not in decided:
+            reason = entry.reasons[0] if entry.reasons else ""
+            rows.append(BatchRow(entry.batch, entry.status, "", entry.decided_at[:19], "", None, reason))
+            decided.add(entry.batch)
+    rows += [BatchRow(n, "undecided", "", "", "", None, "") for n in ws.store.list("landing") if n not in decided]
+    return rows

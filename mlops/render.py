@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mlops.jobs import BatchRow
 from monitoring.monitor import EXPERIMENT, MonitorResult, Performance
 from monitoring.trigger import TriggerDecision
 from pipelines.expectations import short
@@ -21,7 +22,7 @@ from pipelines.promotion import GateDecision, RollbackResult
 from pipelines.quarantine import QuarantineEntry
 from pipelines.validate import BatchResult, ValidationRun
 
-STATUS_STYLE = {"validated": "green", "released": "green", "quarantined": "red"}
+STATUS_STYLE = {"validated": "green", "released": "green", "quarantined": "red", "retired": "yellow"}
 DECISION_STYLE = {"promoted": "green", "unchanged": "blue"}
 
 
@@ -119,14 +120,29 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     console.print(f"history: {len(report['history'])} report(s)", highlight=False)
 
 
+def print_batches(project: str, rows: Sequence[BatchRow], console: Console) -> None:
+    """``mlops data list``: the window view."""
+    if not rows:
+        console.print(f"{project}: no batch has landed yet")
+        return
+    table = Table(title=f"{project}: batches, oldest first", show_lines=False)
+    for column in ("batch", "status", "role", "time (UTC)", "time from", "rows", "note"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        style = STATUS_STYLE.get(r.status, "white")
+        rows_text = str(r.rows) if r.rows is not None else ""
+        table.add_row(_e(r.batch), f"[{style}]{r.status}[/]", r.role, r.time, r.time_source, rows_text, _e(r.note))
+    console.print(table)
+
+
 # ------------------------------------------------------------------------------------------------ the registry
 def print_decision(decision: GateDecision, console: Console) -> None:
     """The gate's decision: every check with its numbers, then who is champion and why."""
     colour = DECISION_STYLE.get(decision.decision, "red")
     console.print(f"gate: v{decision.version} [bold {colour}]{decision.decision}[/]", highlight=False)
+    marks = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]", "not evaluated": "[dim]n/a [/]"}
     for check in decision.checks:
-        mark = "[green]pass[/]" if check.passed else "[red]FAIL[/]"
-        console.print(f"  {mark} {check.name}: {check.detail}", highlight=False)
+        console.print(f"  {marks[check.status]} {check.name}: {check.detail}", highlight=False)
     champion = f"v{decision.champion_after}" if decision.champion_after else "none"
     console.print(f"champion: [bold]{champion}[/] ({decision.reason})", highlight=False)
     if decision.model_card_url:
@@ -176,9 +192,11 @@ def print_monitor(result: MonitorResult, console: Console, all_columns: bool = F
         if shown:
             console.print(table)
         verdict = "[red]DRIFT[/]" if result.drift_detected else "[green]no drift[/]"
+        share = result.share_drifted if result.share_drifted is not None else 0.0
+        correction = f", {result.correction} correction" if result.correction not in {"", "none"} else ""
         console.print(
             f"dataset: {verdict}: {result.drifted_count} of {len(result.columns)} columns drifted "
-            f"(share {result.share_drifted:.2f}, dataset drift at >= {result.drift_share:g})"
+            f"(share {share:.4g}; dataset drift at a share >= {result.drift_share:g}{correction})"
         )
     _print_performance(result.performance, console)
     for note in result.warnings:
@@ -189,26 +207,42 @@ def print_monitor(result: MonitorResult, console: Console, all_columns: bool = F
     console.print(f"mlflow run: {result.mlflow_run_id} (experiment {EXPERIMENT!r})")
 
 
-def _print_performance(perf: Performance | None, console: Console) -> None:
-    if perf is None:
-        return
+def performance_line(perf: Performance) -> str:
+    """The champion on its labelled traffic, in words that are right whichever way the metric runs: "worse"
+    means worse (an rmse that rose, an AUC that fell), and the floor is passed or failed, not above or below."""
     if perf.value is None:
-        console.print(f"performance ({perf.metric}): no value yet; {perf.note}")
-        return
-    at_gate = (
-        f", {perf.at_gate:.4f} at the gate (drop {perf.drop:+.4f})"
-        if perf.at_gate is not None and perf.drop is not None
-        else ""
-    )
-    floor = " [red]below the floor[/]" if perf.below_floor else ""
-    console.print(
-        f"performance on {perf.labelled_rows} labelled rows: {perf.metric} {perf.value:.4f}{at_gate}; "
-        f"floor {perf.floor:g}{floor}"
-    )
+        return f"performance ({perf.metric}): no value yet; {perf.note}"
+    line = f"performance on {perf.labelled_rows} labelled rows: {perf.metric} {perf.value:.4f}"
+    if perf.at_gate is not None and perf.drop is not None:
+        change = perf.value - perf.at_gate
+        moved = "rose" if change > 0 else "fell" if change < 0 else "did not move"
+        verdict = "worse" if perf.drop > 0 else "better" if perf.drop < 0 else "the same"
+        line += f", {verdict} than at the gate ({perf.at_gate:.4f}: {moved} by {abs(change):.4f})"
+    bound = ">=" if perf.higher_is_better else "<="
+    if perf.below_floor:
+        line += f"; [red]fails the floor[/] ({perf.metric} must be {bound} {perf.floor:g})"
+    else:
+        line += f"; meets the floor ({perf.metric} {bound} {perf.floor:g})"
+    return line
+
+
+def _print_performance(perf: Performance | None, console: Console) -> None:
+    if perf is not None:
+        console.print(performance_line(perf), highlight=False)
 
 
 def print_trigger(decision: TriggerDecision, console: Console) -> None:
+    """What the trigger decided, and what it did: the retraining's outcome when it ran here, or what it started
+    elsewhere and where to follow it."""
     console.print(f"trigger: [bold]{decision.action}[/] - {decision.reason}", highlight=False)
+    outcome = decision.outcome
+    if outcome.get("version") is not None:
+        console.print(
+            f"retrained: version {outcome['version']} {outcome.get('decision')}: {outcome.get('reason')}",
+            highlight=False,
+        )
+    if outcome.get("started"):
+        console.print(f"started: {outcome['started']}; follow it with: {outcome.get('follow', '')}", highlight=False)
 
 
 # ------------------------------------------------------------------------------------------------ the story

@@ -26,11 +26,11 @@ from rich.console import Console
 
 from mlops import jobs, render
 from pipelines.datasets import coerce_types, list_validated, validated_name
-from pipelines.validate import decided_stems, gate_totals, validate_landing
+from pipelines.validate import decided_stems, gate_totals
 from projects import tracking
 from projects.errors import PlatformError
 from projects.registry import champion_version
-from projects.sources import generator_scenarios, land_next, read_frame
+from projects.sources import generator_scenarios, land_next, read_frame, shift_scenario
 from projects.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -41,7 +41,6 @@ console = Console(soft_wrap=True)
 BASELINE_BATCHES = 10
 SHIFT_BATCHES = 4
 TRAFFIC_BATCH_ROWS = 100
-SHIFT_SCENARIO = "market_shift"
 
 
 class LoopError(PlatformError, RuntimeError):
@@ -105,11 +104,11 @@ def newest_batches(state: LoopState, landed: list[str], count: int) -> list[str]
     """What to serve as traffic: the batches just landed, else (a files project with nothing new) the newest
     validated ones."""
 
-    return landed[:count] or list_validated(state.ws.store)[-count:]
+    return landed[:count] or list_validated(state.ws.store, state.ws.project)[-count:]
 
 
 def validate(state: LoopState) -> None:
-    run = validate_landing(state.ws)
+    run = jobs.validate(state.ws)
     for result in run.results:
         colour = "green" if result.status == "validated" else "yellow"
         reasons = f": {'; '.join(result.reasons)[:160]}" if result.reasons else ""
@@ -132,17 +131,19 @@ def train_and_gate(state: LoopState) -> None:
 
 
 def traffic_records(state: LoopState, batch_name: str) -> pd.DataFrame:
-    """A batch's customers as the service is asked about them: id, features, sensitive attribute.
+    """A batch's records as the service is asked about them: id, features, sensitive attribute (the declared ones;
+    without an id the service gives each record its request id).
 
     Read from the validated store when the batch already passed the gate (cleaned and typed), else from landing.
     """
-
     store, schema = state.ws.store, state.ws.project.schema
     if store.exists("validated", validated_name(batch_name)):
         frame = store.read_parquet("validated", validated_name(batch_name))
     else:
         frame = coerce_types(state.ws.project, read_frame(store.read_bytes("landing", batch_name), batch_name))
-    return frame[[schema.id.name, *schema.feature_names, schema.sensitive.name]]
+    ids = [schema.id.name] if schema.id is not None else []
+    audit = [schema.sensitive.name] if schema.sensitive is not None else []
+    return frame[[*ids, *schema.feature_names, *audit]]
 
 
 # --------------------------------------------------------------------------------------------- service
@@ -287,13 +288,13 @@ def step_normal_traffic(state: LoopState) -> None:
 
 
 def step_market_shift(state: LoopState) -> None:
-    """Prices rise and customers change: shifted traffic is served, its labels land, one extract arrives broken."""
-    if SHIFT_SCENARIO not in scenarios(state):
-        console.print(
-            f"project {state.ws.name!r} has no {SHIFT_SCENARIO!r} scenario: the story goes on with its own data"
-        )
+    """The world changes (the generator's ``shift_scenario``: prices rise and customers change for churn): shifted
+    traffic is served, its labels land, one extract arrives broken."""
+    shift = shift_scenario(state.ws.project)
+    if shift is None:
+        console.print(f"project {state.ws.name!r} declares no shift scenario: the story goes on with its own data")
         return
-    names = land(state, SHIFT_SCENARIO, SHIFT_BATCHES)
+    names = land(state, shift, SHIFT_BATCHES)
     if "breakage" in scenarios(state):
         land(state, "breakage", 1)
     for name in names[:2]:
@@ -311,7 +312,7 @@ def step_rollout(state: LoopState) -> None:
     )
     console.print(f"the service now answers with version {served_version(state)} (registry champion: {champion})")
 
-    frame = traffic_records(state, list_validated(state.ws.store)[-1])
+    frame = traffic_records(state, list_validated(state.ws.store, state.ws.project)[-1])
     send_traffic(state, frame.head(200))
 
 

@@ -20,10 +20,10 @@ Why a sample, and why it is honest (the full argument, with measured error rates
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from projects.contract import ContractError, FeatureType, Project
+from projects.contract import ContractError, Correction, FeatureType, Project
 
 if TYPE_CHECKING:
     import numpy as np
@@ -114,8 +114,8 @@ def drift_columns(project: Project, available: set[str] | None = None) -> DriftC
     categorical = [
         f.name for f in schema.features if f.name in schema.model_inputs and f.type is not FeatureType.numeric
     ]
-    sensitive = schema.sensitive.name
-    if sensitive in schema.model_inputs or available is None or sensitive in available:
+    sensitive = schema.sensitive_name
+    if sensitive is not None and (sensitive in schema.model_inputs or available is None or sensitive in available):
         categorical.append(sensitive)
     return DriftColumns(numerical=tuple(numerical), categorical=tuple(dict.fromkeys(categorical)))
 
@@ -347,6 +347,28 @@ def read_snapshot(snapshot: Snapshot, columns: DriftColumns) -> tuple[list[Colum
     return results, count, share, dataset_drift
 
 
+def corrected(results: list[ColumnDrift], project: Project) -> tuple[list[ColumnDrift], int, float, bool]:
+    """Per-column verdicts after a multiple-testing correction of the p-values (``drift.correction``).
+
+    Bonferroni flags p < threshold / m (family-wise error <= threshold); Benjamini-Hochberg flags the k smallest
+    p-values, k the largest with p_(k) <= threshold * k / m (expected share of false alarms <= threshold). The
+    dataset decision is Evidently's rule on the corrected count: share of drifted columns >= drift.drift_share.
+    """
+    drift, m = project.drift, len(results)
+    if drift.correction is Correction.bonferroni:
+        flags = [r.score < drift.threshold / m for r in results]
+    else:
+        ranked = sorted(range(m), key=lambda i: results[i].score)
+        passing = [rank for rank, i in enumerate(ranked, 1) if results[i].score <= drift.threshold * rank / m]
+        cut = max(passing, default=0)
+        chosen = set(ranked[:cut])
+        flags = [i in chosen for i in range(m)]
+    out = [replace(r, drifted=flag) for r, flag in zip(results, flags, strict=True)]
+    count = sum(flags)
+    share = count / m if m else 0.0
+    return out, count, share, share >= drift.drift_share
+
+
 def assess_drift(
     reference: pd.DataFrame,
     window: pd.DataFrame,
@@ -374,6 +396,13 @@ def assess_drift(
     ref = evidently_frame(reference, columns, "reference", booleans)
     snapshot = run_evidently(ref, current, project, columns)
     results, count, share, dataset_drift = read_snapshot(snapshot, columns)
+    notes = drift_warnings(project, columns, ref, len(current))
+    if project.drift.correction is not Correction.none:
+        results, count, share, dataset_drift = corrected(results, project)
+        notes.append(
+            f"drift.correction {project.drift.correction.value}: {count} of {len(results)} columns drifted after "
+            "correcting for the number of columns tested (Evidently's own report shows the uncorrected verdicts)"
+        )
     return DriftOutcome(
         columns=tuple(results),
         drifted_count=count,
@@ -383,6 +412,6 @@ def assess_drift(
         window_rows=window_rows if window_rows is not None else len(window),
         sample_rows=len(current),
         reference_rows=len(ref),
-        warnings=tuple(drift_warnings(project, columns, ref, len(current))),
+        warnings=tuple(notes),
         snapshot=snapshot,
     )

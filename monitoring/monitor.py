@@ -132,8 +132,9 @@ class Performance:
     at_gate: float | None
     floor: float
     drop: float | None  # positive = worse than at the gate, whichever direction the metric runs
-    below_floor: bool | None
+    below_floor: bool | None  # True: fails the floor (below it for an AUC, above it for an rmse)
     note: str = ""
+    higher_is_better: bool = True
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,7 @@ class MonitorResult:
     min_rows: int
     num_method: str
     cat_method: str
+    correction: str
     threshold: float
     drift_share: float
     columns: tuple[ColumnDrift, ...]
@@ -292,7 +294,7 @@ def index_window(
     import numpy as np
     import pyarrow as pa
 
-    small = [SERVED_AT, MODEL_VERSION, project.schema.id.name, PREDICTION, PROBABILITY]
+    small = [SERVED_AT, MODEL_VERSION, project.schema.record_id, PREDICTION, PROBABILITY]
     blobs: list[bytes] = []
     urls: list[str] = []
     tables: list[Any] = []
@@ -385,25 +387,33 @@ def _no_labels(project: Project) -> pd.DataFrame:
     import pandas as pd
 
     schema = project.schema
-    columns = {schema.id.name: "string", PREDICTION: "float64", PROBABILITY: "float64", schema.target.name: "object"}
+    columns = {schema.record_id: "string", PREDICTION: "float64", PROBABILITY: "float64", schema.target.name: "object"}
     return pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in columns.items()})
 
 
 def read_labels(ws: Workspace) -> pd.DataFrame:
-    """(id, target) of every labelled row in the validated store; the newest batch wins if an id repeats."""
+    """(record id, target) of every labelled row in the validated store; the newest batch wins if an id repeats.
+
+    The record id is the declared id; without one, the ``request_id`` the service gave each record, in label
+    batches that carry it back (batches without it cannot be joined to what was served).
+    """
     import pandas as pd
+    import pyarrow.parquet as pq
 
     schema = ws.project.schema
+    key, target = schema.record_id, schema.target.name
     frames = []
-    for name in list_validated(ws.store):
+    for name in list_validated(ws.store, ws.project):
         data = io.BytesIO(ws.store.read_bytes("validated", name))
-        batch = pd.read_parquet(data, columns=[schema.id.name, schema.target.name])
-        frames.append(batch[batch[schema.target.name].notna()])
+        if key not in pq.read_schema(data).names:
+            continue
+        batch = pd.read_parquet(data, columns=[key, target])
+        frames.append(batch[batch[target].notna() & batch[key].notna()])
     if not frames:
-        return pd.DataFrame({schema.id.name: pd.Series(dtype="string"), schema.target.name: pd.Series(dtype=object)})
+        return pd.DataFrame({key: pd.Series(dtype="string"), target: pd.Series(dtype=object)})
     labels = pd.concat(frames, ignore_index=True)
-    labels[schema.id.name] = labels[schema.id.name].astype("string")
-    return labels.drop_duplicates(schema.id.name, keep="last")
+    labels[key] = labels[key].astype("string")
+    return labels.drop_duplicates(key, keep="last")
 
 
 def labelled_rows(project: Project, table: pa.Table, order: pa.Array, labels: pd.DataFrame) -> pd.DataFrame:
@@ -411,7 +421,7 @@ def labelled_rows(project: Project, table: pa.Table, order: pa.Array, labels: pd
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    id_name = project.schema.id.name
+    id_name = project.schema.record_id
     if not len(labels):
         return _no_labels(project)
     served = table.select([id_name, PREDICTION, PROBABILITY]).take(order)
@@ -440,6 +450,7 @@ def _performance(
         drop=drop,
         below_floor=below,
         note=note,
+        higher_is_better=gate.higher_is_better,
     )
 
 
@@ -497,6 +508,7 @@ def publish(ws: Workspace, client: MlflowClient, result: MonitorResult, outcome:
         "window_end": result.window_end.isoformat(),
         "num_method": result.num_method,
         "cat_method": result.cat_method,
+        "correction": result.correction,
         "threshold": result.threshold,
         "drift_share": result.drift_share,
         "min_rows": result.min_rows,
@@ -603,6 +615,7 @@ def _result(
         min_rows=drift.min_rows,
         num_method=drift.num_method,
         cat_method=drift.cat_method,
+        correction=drift.correction.value,
         threshold=drift.threshold,
         drift_share=drift.drift_share,
         columns=() if outcome is None else outcome.columns,

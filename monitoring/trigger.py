@@ -112,9 +112,9 @@ def labelled_after(ws: Workspace, watermark: dt.datetime | None) -> tuple[int, d
     """Validated rows with a target and an event time after ``watermark``; reads only two columns per batch."""
     schema = ws.project.schema
     count, newest = 0, None
-    for name in list_validated(ws.store):
-        frame = ws.store.read_parquet("validated", name)[[schema.timestamp.name, schema.target.name]]
-        times = frame.loc[frame[schema.target.name].notna(), schema.timestamp.name]
+    for name in list_validated(ws.store, ws.project):
+        frame = ws.store.read_parquet("validated", name)[[schema.time_column, schema.target.name]]
+        times = frame.loc[frame[schema.target.name].notna(), schema.time_column]
         fresh = times[times > watermark] if watermark is not None else times
         count += len(fresh)
         if len(fresh):

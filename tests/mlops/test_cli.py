@@ -98,7 +98,10 @@ def test_data_generate_writes_landing(mlops_home: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     landing = mlops_home / "data" / "churn" / "landing"
-    assert sorted(p.name for p in landing.iterdir()) == ["2026-02-01_breakage.csv", "2026-02-02_breakage.csv"]
+    assert sorted(p.name for p in landing.iterdir() if p.is_file()) == [
+        "2026-02-01_breakage.csv",
+        "2026-02-02_breakage.csv",
+    ]
 
 
 def test_bad_start_date_is_named(mlops_home: Path) -> None:

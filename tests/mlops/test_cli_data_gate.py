@@ -17,7 +17,7 @@ runner = CliRunner()
 
 
 def mlops(*args: str) -> str:
-    result = runner.invoke(app, list(args))
+    result = runner.invoke(app, list(args), env={"COLUMNS": "200"})  # tables unwrapped: one batch per line
     assert result.exit_code == 0, (
         f"mlops {' '.join(args)} exited {result.exit_code}:\n{result.output}{result.exception!r}"
     )
@@ -59,3 +59,20 @@ def test_unknown_batch_is_one_clear_line_and_exit_2(mlops_home: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip() == "error: no quarantined batch 'nope'; known: none", done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_data_list_shows_each_batch_in_time_order_and_retire_takes_one_out(mlops_home: Path) -> None:
+    mlops("data", "generate", "--project", "churn", "--batches", "4", "--rows", "120", "--start", "2026-03-01")
+    mlops("validate", "--project", "churn")
+    listed = mlops("data", "list", "--project", "churn")
+    lines = [line for line in listed.splitlines() if "2026-03-0" in line]
+    assert [line.split()[1] for line in lines] == ["2026-03-01_baseline.csv", "2026-03-02_baseline.csv",
+                                                   "2026-03-03_baseline.csv", "2026-03-04_baseline.csv"]  # fmt: skip
+    assert "holdout" in lines[-1], "the newest by time is the holdout of the next training"
+    assert "train" in lines[0]
+    retired = mlops("data", "retire", "2026-03-02_baseline", "--project", "churn", "--reason", "wrong extract")
+    assert "retired 2026-03-02_baseline: retired by `mlops data retire`: wrong extract" in retired
+    after = mlops("data", "list", "--project", "churn")
+    row = next(line for line in after.splitlines() if "2026-03-02" in line)
+    assert "retired" in row, "the window view shows it"
+    assert "retired" in mlops("quarantine", "list", "--project", "churn"), "and so does the quarantine view"

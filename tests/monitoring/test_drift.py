@@ -15,16 +15,18 @@ import pytest
 
 from monitoring.drift import (
     CHI2_TWO_SAMPLE,
+    ColumnDrift,
     DriftInputError,
     assess_drift,
     check_methods,
+    corrected,
     drift_columns,
     evidently_frame,
     goodness_of_fit_false_positive_rate,
     stratified_sample,
 )
 from monitoring.monitor import WindowSpec
-from projects.contract import ContractError, Project, load_project
+from projects.contract import ContractError, Correction, Project, load_project
 from projects.settings import REPO_ROOT
 from tests.helpers.monitoring import generated, two_sample_project
 
@@ -188,3 +190,32 @@ def test_evidently_chisquare_is_inflated_and_the_result_says_so(churn_project: P
     assert outcome.warnings, outcome.warnings
     assert "chi2_contingency" in outcome.warnings[0], outcome.warnings
     assert CHI2_TWO_SAMPLE in outcome.warnings[0]
+
+
+# --------------------------------------------------------------------------------------------- multiple testing
+def _column(name: str, p: float) -> ColumnDrift:
+    return ColumnDrift(column=name, kind="numerical", method="ks", threshold=0.05, score=p, drifted=p < 0.05)
+
+
+@pytest.mark.parametrize(
+    ("correction", "expected"),
+    [
+        ("none", ["a", "b", "c", "d"]),  # four p-values under 0.05
+        ("bonferroni", ["a", "b"]),  # under 0.05 / 10
+        ("bh", ["a", "b", "c"]),  # p_(k) <= 0.05 k / 10: 0.001 <= .005, 0.004 <= .01, 0.012 <= .015, 0.04 > .02
+    ],
+)
+def test_a_multiple_testing_correction_flags_fewer_columns(project: Project, correction: str, expected: list[str]):
+    drift = project.drift.model_copy(update={"correction": Correction(correction), "drift_share": 0.3})
+    corrected_project = project.model_copy(update={"drift": drift})
+    ps = {"a": 0.001, "b": 0.004, "c": 0.012, "d": 0.04, **{f"x{i}": 0.3 + i / 20 for i in range(6)}}
+    results = [_column(n, p) for n, p in ps.items()]
+    if correction == "none":
+        flagged = [r.column for r in results if r.drifted]
+        assert flagged == expected
+        return
+    out, count, share, dataset = corrected(results, corrected_project)
+    assert [r.column for r in out if r.drifted] == expected
+    assert count == len(expected)
+    assert share == pytest.approx(len(expected) / 10), "the exact share, not a rounded one"
+    assert dataset is (share >= 0.3), "the dataset decision is Evidently's rule on the corrected count"
