@@ -21,6 +21,7 @@ EXERCISED: dict[str, tuple[str, str]] = {
     "make test": (".ci/run", "make test"),
     "make help": ("tests/mlops/test_story.py", 'make("help"'),
     "make run PROJECT=churn": ("tests/mlops/test_story.py", "PROJECT="),
+    "make run PROJECT=demand": ("tests/mlops/test_story.py", "PROJECT=demand"),
     "make clean-state": ("tests/mlops/test_story.py", '"clean-state"'),
     "make bench": ("tests/mlops/test_story.py", 'make("bench"'),
 }

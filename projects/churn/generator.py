@@ -72,6 +72,7 @@ class ChurnGenerator:
     """Seeded generator of daily churn batches (see the module docstring for the scenarios)."""
 
     scenarios: ClassVar[tuple[str, ...]] = ("baseline", "covariate_drift", "concept_drift", "market_shift", "breakage")
+    shift_scenario: ClassVar[str | None] = "market_shift"  # what `make run` lands as the market changing
 
     def __init__(self, project: Project, seed: int) -> None:
         self.project = project

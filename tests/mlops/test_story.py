@@ -40,7 +40,8 @@ def test_make_help_lists_every_target(tmp_path: Path) -> None:
 def registry_champion(home: Path) -> str:
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    uri = f"sqlite:///{home / 'mlflow.db'}"  # both explicit: an earlier test may have set MLflow's registry URI
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     return str(client.get_model_version_by_alias("churn", "champion").version)
 
 
@@ -128,7 +129,7 @@ def test_make_run_closes_the_loop_and_reruns(tmp_path: Path) -> None:
     data = home / "data" / "churn"
 
     # the data gate: every landed batch is either validated or quarantined, and the corrupt one is quarantined
-    landed = sorted(p.stem for p in (data / "landing").iterdir())
+    landed = sorted(p.stem for p in (data / "landing").iterdir() if p.is_file())  # _meta/ holds landing records
     validated = sorted(p.stem for p in (data / "validated").glob("*.parquet"))
     quarantined = sorted(p.name for p in (data / "quarantine").iterdir() if p.is_dir() and p.name not in validated)
     assert summary["validated_batches"] == validated
@@ -234,3 +235,21 @@ def test_make_run_runs_a_project_fed_by_files(tmp_path: Path) -> None:
     assert summary["served_version"] == "1"
     assert summary["drift_detected_on_normal_traffic"] is False
     assert summary["retrain_triggered"] is False, "same world, no drift: no retraining"
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_make_run_closes_the_loop_of_the_regression_example(tmp_path: Path) -> None:
+    """The second example (no id, no sensitive attribute, rmse): drift, retrain, gate and rollout, as for churn."""
+    home = tmp_path / ".mlops"
+    result = make("run", "PROJECT=demand", home=home)
+    assert result.returncode == 0, f"make run failed:\n{result.stdout[-6000:]}\n{result.stderr[-4000:]}"
+    summary = json.loads((home / "reports" / "demand" / "run-summary.json").read_text())
+    assert summary["drift_detected_on_normal_traffic"] is False
+    assert summary["drift_detected"] is True, "the price war is seen in the served traffic"
+    assert summary["retrain_triggered"] is True
+    assert summary["promoted"] is True, summary["promotion_reason"]
+    assert summary["champion_after"] == "2"
+    assert summary["served_version"] == "2", "the service answers with the retrained model without a restart"
+    assert "fairness not audited" in summary["promotion_reason"], "what was not checked is said"
+    assert "bh correction" in result.stdout, "the monitor says which correction decided"
