@@ -71,7 +71,9 @@ quarantine_app = typer.Typer(
 )
 app.add_typer(project_app, name="project")
 app.add_typer(data_app, name="data")
+log_app = typer.Typer(help="The inference log serving writes: compact it.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(log_app, name="log")
 
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name (a folder under projects/).")]
 
@@ -79,6 +81,17 @@ ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name (
 @app.callback()
 def _root() -> None:
     disable_telemetry()
+
+
+# ------------------------------------------------------------------------------------------- log
+@log_app.command("compact", short_help="Merge each closed day's inference-log parts.")
+def log_compact(project: ProjectOpt = "churn") -> None:
+    """Merge each closed day's inference-log parts into one (per column layout): nothing lost, nothing read twice.
+
+    A day is closed an hour after it ends (UTC). Readers skip the parts a compacted part replaces, so the
+    monitor and serving can run meanwhile. Exit 0 also when there is nothing to merge.
+    """
+    render.print_compactions(project, jobs.compact_log(Workspace.open(project)), console)
 
 
 # ------------------------------------------------------------------------------------------- project

@@ -28,6 +28,7 @@ from pipelines.training import TrainingError, TrainResult, split_batches, train
 from pipelines.validate import ValidationRun, validate_landing
 from projects import registry, tracking
 from projects.clock import parse_utc
+from projects.inference_log import Compaction, closed_days, compact_partition
 from projects.workspace import Workspace
 
 
@@ -99,6 +100,11 @@ def monitor_and_trigger(ws: Workspace, window: WindowSpec | str | None = None) -
     decision = act_on_drift(ws, result.drift_detected, retrain=retrain)
     record_in_summary(ws, result.summary_url, decision)
     return result, decision
+
+
+def compact_log(ws: Workspace, now: dt.datetime | None = None) -> list[Compaction]:
+    """What `mlops log compact` runs: every closed day of the inference log, one compacted part per layout."""
+    return [compact_partition(ws.store, partition) for partition in closed_days(ws.store, now)]
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from pipelines.expectations import short
 from pipelines.promotion import GateDecision, RollbackResult
 from pipelines.quarantine import QuarantineEntry
 from pipelines.validate import BatchResult, ValidationRun
+from projects.inference_log import Compaction
 
 STATUS_STYLE = {"validated": "green", "released": "green", "quarantined": "red", "retired": "yellow"}
 DECISION_STYLE = {"promoted": "green", "unchanged": "blue"}
@@ -133,6 +134,27 @@ def print_batches(project: str, rows: Sequence[BatchRow], console: Console) -> N
         rows_text = str(r.rows) if r.rows is not None else ""
         table.add_row(_e(r.batch), f"[{style}]{r.status}[/]", r.role, r.time, r.time_source, rows_text, _e(r.note))
     console.print(table)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
+
+
+def print_compactions(project: str, results: Sequence[Compaction], console: Console) -> None:
+    """``mlops log compact``: what each closed day held before and after."""
+    merged = [r for r in results if r.merged or r.removed]
+    if not merged:
+        console.print(f"{project}: nothing to compact ({len(results)} closed day(s), each already one part per layout)")
+        return
+    table = Table(title=f"{project}: inference log compacted", show_lines=False)
+    for column in ("day", "parts", "rows", "size", "removed"):
+        table.add_column(column)
+    for r in merged:
+        parts = f"{r.parts_before} -> {r.parts_after}"
+        size = f"{_size(r.bytes_before)} -> {_size(r.bytes_after)}"
+        table.add_row(r.day.isoformat(), parts, f"{r.rows:,}", size, str(r.removed))
+    console.print(table)
+    console.print(f"{len(results) - len(merged)} other closed day(s) already compact", highlight=False)
 
 
 # ------------------------------------------------------------------------------------------------ the registry

@@ -25,6 +25,13 @@ to a hidden temporary name and renamed, so a reader never sees half a file; on `
 ``seq`` starts at the process start time in milliseconds times 10^6 and counts up, so a restarted process
 that gets the same host name and pid (pid 1 in a container) never overwrites an earlier part.
 
+Compaction (``compact_partition``, ``mlops log compact``) merges a closed day's many small parts into one
+part per column layout, named ``compacted-<digest>.parquet``, whose Parquet metadata lists the parts it replaces
+(``mlops.replaces``). Readers skip every part a compacted part replaces, so no row is ever read twice or lost:
+the compacted part is written (atomically) before anything is removed, the replaced parts are removed only after
+the written row count was read back, and a run stopped in between is finished by the next one. A reader that
+listed a part which a compaction then removed lists the folder again.
+
 Loss bound on a hard kill (SIGKILL, OOM kill, power loss): only rows still in memory are lost, i.e. at most
 the rows served since the last completed flush: fewer than ``log_flush_rows`` rows plus what arrived during the
 flush in progress, and never more than ``log_flush_seconds`` seconds of traffic, while the store is reachable.
@@ -36,18 +43,22 @@ If the store is unreachable, rows stay buffered and are retried on the next flus
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
+import json
 import logging
 import math
 import os
 import posixpath
 import re
 import socket
+import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from projects.clock import as_utc, utc_now
@@ -70,6 +81,8 @@ SERVED_AT = "served_at"
 OUTPUT_COLUMNS = (PREDICTION, PROBABILITY, MODEL_VERSION, SERVED_AT)
 PARTITION_PREFIX = "date="
 PART_SUFFIX = ".parquet"
+COMPACTED_PREFIX = "compacted-"
+REPLACES_KEY: Final = b"mlops.replaces"  # Parquet key-value metadata of a compacted part: the names it replaces
 WRITER_ENGINE: Final = "fastparquet"  # see the module docstring: keeps pyarrow out of the serving image
 _HOST_SAFE = re.compile(r"[^A-Za-z0-9._]+")
 
@@ -381,16 +394,50 @@ def list_partitions(store: ProjectStore, since: dt.datetime | None = None) -> li
     return sorted(d for d in days if first is None or d[0] >= first)
 
 
-def fetch_partition(store: ProjectStore, partition: str) -> list[tuple[str, bytes]]:
-    """(URL, compressed bytes) of every complete part in one ``date=`` folder, in name order.
+def list_parts(store: ProjectStore, partition: str) -> list[str]:
+    """Names of the complete parts in one ``date=`` folder, in name order (hidden names are still being written)."""
+    return [n for n in store.list(AREA, partition, suffixes=(PART_SUFFIX,)) if not n.startswith(".")]
 
-    Hidden names are parts still being written (see ``write_part``). One ``cat`` call for the whole folder:
-    object stores then serve the parts concurrently.
+
+def replaced_by(blob: bytes, url: str) -> frozenset[str]:
+    """The part names a compacted part replaces (its ``mlops.replaces`` metadata); empty for any other part."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_schema(pa.BufferReader(blob)).metadata or {}
+        names = json.loads(metadata[REPLACES_KEY]) if REPLACES_KEY in metadata else []
+    except Exception as exc:
+        raise InferenceLogError(f"{url}: unreadable inference log part: {exc}") from exc
+    return frozenset(str(n) for n in names)
+
+
+def fetch_partition(store: ProjectStore, partition: str, attempts: int = 5) -> list[tuple[str, bytes]]:
+    """(URL, compressed bytes) of every live part in one ``date=`` folder, in name order.
+
+    Live: complete (not hidden) and not replaced by a compacted part of the same folder. One ``cat`` call for
+    the whole folder: object stores then serve the parts concurrently. A part that vanished between the listing
+    and the read was removed by a compaction that had already written its replacement: the folder is listed
+    again.
     """
-    names = [n for n in store.list(AREA, partition, suffixes=(PART_SUFFIX,)) if not n.startswith(".")]
-    paths = [store.path(AREA, partition, n) for n in names]
-    blobs = store.fs.cat(paths) if paths else {}
-    return [(store.url(AREA, partition, name), blobs[path]) for name, path in zip(names, paths, strict=True)]
+    for _ in range(attempts):
+        names = list_parts(store, partition)
+        paths = [store.path(AREA, partition, n) for n in names]
+        try:
+            blobs = store.fs.cat(paths) if paths else {}
+        except FileNotFoundError:
+            continue
+        urls = [store.url(AREA, partition, n) for n in names]
+        fetched = [(n, url, blobs[path]) for n, url, path in zip(names, urls, paths, strict=True)]
+        replaced: set[str] = set()
+        for name, url, blob in fetched:
+            if name.startswith(COMPACTED_PREFIX):
+                replaced |= replaced_by(blob, url)
+        return [(url, blob) for name, url, blob in fetched if name not in replaced]
+    raise InferenceLogError(
+        f"{store.url(AREA, partition)}: parts kept disappearing while the folder was read ({attempts} listings);"
+        " is more than one compaction running?"
+    )
 
 
 def read_part(blob: bytes, url: str, columns: list[str] | None = None) -> pa.Table:
@@ -454,3 +501,185 @@ def read_inference_log(
         return empty_log(project)
     out = pd.concat(frames, ignore_index=True).sort_values(SERVED_AT, kind="stable", ignore_index=True)
     return out.tail(max_rows).reset_index(drop=True) if max_rows is not None else out
+
+
+# --------------------------------------------------------------------------------------------- compaction
+@dataclass(frozen=True)
+class Compaction:
+    """What compacting one ``date=`` folder did."""
+
+    day: dt.date
+    url: str
+    parts_before: int
+    parts_after: int
+    rows: int
+    bytes_before: int
+    bytes_after: int
+    removed: int  # part files removed (those just merged, and any an interrupted run had left behind)
+
+    @property
+    def merged(self) -> bool:
+        return self.parts_after < self.parts_before
+
+
+def closed_days(store: ProjectStore, now: dt.datetime | None = None, grace: dt.timedelta | None = None) -> list[str]:
+    """The ``date=`` folders of days that ended at least ``grace`` (default one hour) before ``now``, oldest first.
+
+    Serving flushes a day's last rows within ``serving.log_flush_seconds`` of midnight; a part that arrives
+    later still (rows retried after the store was unreachable) is merged by the next compaction.
+    """
+    grace = dt.timedelta(hours=1) if grace is None else grace
+    last_closed = (as_utc(now or utc_now()) - grace).date() - dt.timedelta(days=1)
+    return [name for day, name in list_partitions(store) if day <= last_closed]
+
+
+def _layout(schema: pa.Schema) -> tuple[tuple[str, str], ...]:
+    """A part's columns and types, string and large_string alike: parts of one layout merge into one part."""
+    import pyarrow as pa
+
+    return tuple((f.name, str(pa.string() if f.type == pa.large_string() else f.type)) for f in schema)
+
+
+def _footer(store: ProjectStore, partition: str, name: str) -> tuple[pa.Schema, int]:
+    """A part's Arrow schema (with its key-value metadata) and row count, from the footer alone."""
+    import pyarrow.parquet as pq
+
+    url = store.url(AREA, partition, name)
+    try:
+        with store.fs.open(store.path(AREA, partition, name), "rb") as handle:
+            parquet = pq.ParquetFile(handle)
+            return parquet.schema_arrow, parquet.metadata.num_rows
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        raise InferenceLogError(f"{url}: unreadable inference log part: {exc}") from exc
+
+
+def _replaces(schema: pa.Schema) -> frozenset[str]:
+    metadata = schema.metadata or {}
+    return frozenset(json.loads(metadata[REPLACES_KEY])) if REPLACES_KEY in metadata else frozenset()
+
+
+def compact_partition(
+    store: ProjectStore, partition: str, *, scratch: Path | None = None, row_group_rows: int = 131_072
+) -> Compaction:
+    """Merge one ``date=`` folder's live parts into one compacted part per column layout. Loses nothing.
+
+    Footers first (schema, rows, what a compacted part replaces); then, per layout with more than one part,
+    each part is fetched and decoded one at a time and streamed into a local file under ``scratch`` (the
+    temporary directory by default) in row groups of up to ``row_group_rows``, so memory stays near one part
+    plus one row group whatever the size of the day. The compacted part is uploaded atomically, its row count is
+    read back, and only then are the parts it replaces removed. Parts an interrupted run had already replaced
+    are removed too.
+    """
+    day = partition_day(partition)
+    if day is None:
+        raise InferenceLogError(f"{store.url(AREA, partition)}: not a date=YYYY-MM-DD folder of the inference log")
+    names = list_parts(store, partition)
+    footers = {n: _footer(store, partition, n) for n in names}
+    sizes = {n: int(store.fs.size(store.path(AREA, partition, n))) for n in names}
+    replaced = set().union(*(_replaces(footers[n][0]) for n in names if n.startswith(COMPACTED_PREFIX)))
+    live = [n for n in names if n not in replaced]
+    groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for name in live:
+        groups.setdefault(_layout(footers[name][0]), []).append(name)
+    to_remove = {n for n in names if n in replaced}  # an interrupted run wrote their replacement, then stopped
+    written: list[str] = []
+    for members in groups.values():
+        if len(members) == 1:
+            continue  # one part already holds this layout
+        covers = set(members)
+        for name in members:  # a compacted part merged again: what it replaced stays replaced
+            covers |= _replaces(footers[name][0]) if name.startswith(COMPACTED_PREFIX) else set()
+        target = _write_compacted(
+            store, partition, members, sorted(covers), scratch=scratch, row_group_rows=row_group_rows
+        )
+        expected = sum(footers[n][1] for n in members)
+        got = _footer(store, partition, target)[1]
+        if got != expected:
+            raise InferenceLogError(
+                f"{store.url(AREA, partition, target)}: the compacted part holds {got} rows, the parts it replaces"
+                f" {expected}; nothing was removed"
+            )
+        written.append(target)
+        to_remove |= covers
+    to_remove -= set(written)
+    present = [n for n in sorted(to_remove) if n in footers]
+    if present:
+        store.fs.rm([store.path(AREA, partition, n) for n in present])
+    after = [n for n in list_parts(store, partition) if n not in to_remove]
+    return Compaction(
+        day=day,
+        url=store.url(AREA, partition),
+        parts_before=len(live),
+        parts_after=len(after),
+        rows=sum(footers[n][1] for n in live),
+        bytes_before=sum(sizes[n] for n in live),
+        bytes_after=sum(int(store.fs.size(store.path(AREA, partition, n))) for n in after),
+        removed=len(present),
+    )
+
+
+def compacted_name(covers: Sequence[str]) -> str:
+    """Derived from what it replaces: a rerun over the same parts writes the same name, never a second copy."""
+    digest = hashlib.sha256("\n".join(sorted(covers)).encode()).hexdigest()[:20]
+    return f"{COMPACTED_PREFIX}{digest}{PART_SUFFIX}"
+
+
+def _write_compacted(
+    store: ProjectStore,
+    partition: str,
+    members: Sequence[str],
+    covers: Sequence[str],
+    *,
+    scratch: Path | None,
+    row_group_rows: int,
+) -> str:
+    """Stream ``members`` into one local Parquet file and upload it as a compacted part; returns its name."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    name = compacted_name(covers)
+    with tempfile.TemporaryDirectory(prefix="mlops-compact-", dir=scratch) as folder:
+        local = Path(folder) / name
+        writer: pq.ParquetWriter | None = None
+        pending: list[pa.Table] = []
+        pending_rows = 0
+        try:
+            for member in members:
+                url = store.url(AREA, partition, member)
+                table = read_part(store.read_bytes(AREA, partition, member), url)
+                table = table.replace_schema_metadata(None)
+                if writer is None:
+                    schema = _unified(table.schema).with_metadata({REPLACES_KEY: json.dumps(list(covers)).encode()})
+                    writer = pq.ParquetWriter(local, schema, compression="zstd")
+                pending.append(table.cast(_unified(table.schema)))
+                pending_rows += table.num_rows
+                if pending_rows >= row_group_rows:
+                    writer.write_table(pa.concat_tables(pending), row_group_size=row_group_rows)
+                    pending, pending_rows = [], 0
+            if writer is not None and pending:
+                writer.write_table(pa.concat_tables(pending), row_group_size=row_group_rows)
+        finally:
+            if writer is not None:
+                writer.close()
+        _upload_part(store, partition, name, local)
+    return name
+
+
+def _unified(schema: pa.Schema) -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([f.with_type(pa.string()) if f.type == pa.large_string() else f for f in schema])
+
+
+def _upload_part(store: ProjectStore, partition: str, name: str, local: Path) -> None:
+    """Upload a local part so that no reader sees it half-written (as ``write_part`` does for bytes)."""
+    protocol = store.fs.protocol if isinstance(store.fs.protocol, str) else store.fs.protocol[0]
+    final = store.path(AREA, partition, name)
+    if protocol not in {"file", "local"}:
+        store.fs.put_file(str(local), final)  # an object PUT (or a completed multipart upload) is atomic
+        return
+    temporary = store.path(AREA, partition, f".{name}.tmp")
+    store.fs.put_file(str(local), temporary)
+    store.fs.mv(temporary, final)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from projects.settings import disable_telemetry
 
-MODULES = ("validation", "tracking", "serving", "drift", "images", "loop")
+MODULES = ("validation", "tracking", "serving", "drift", "inference_log", "images", "loop")
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 OUT = DOCS / "benchmarks.md"
 
