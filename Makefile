@@ -3,6 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PROJECT ?= churn
+OVERLAY ?= kind
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -13,10 +14,11 @@ export MLOPS_TELEMETRY ?= false
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help setup run test test-fast lint fmt typecheck bench bench-serving clean clean-state images stack-up stack-down
+.PHONY: help setup run test test-fast lint fmt typecheck bench bench-serving clean clean-state images stack-up stack-down \
+	k8s-render k8s-check
 
 help: ## List every target with one line each
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml uv.lock infra/scripts/bootstrap.sh
 	@PYTHON=$(PYTHON) VENV=$(VENV) bash infra/scripts/bootstrap.sh
@@ -54,6 +56,12 @@ stack-up: ## Start the compose stack: MLflow + PostgreSQL + SeaweedFS (S3) + the
 
 stack-down: ## Stop the compose stack (data volumes kept; `bash infra/scripts/stack.sh down -v` deletes them)
 	bash infra/scripts/stack.sh down
+
+k8s-render: $(STAMP) ## Render the Kubernetes manifests of OVERLAY (kind, production) into build/k8s
+	$(BIN)/python k8s/render.py --overlay $(OVERLAY) --out build/k8s
+
+k8s-check: $(STAMP) ## Offline manifest checks: render, kubernetes-validate --strict, checkov, cross-checks
+	$(BIN)/pytest tests/k8s -q
 
 bench-serving: $(STAMP) ## Serving benchmark only: BentoML vs bare FastAPI vs in-process (wrk pinned to one core)
 	$(BIN)/python -m tests.benchmarks serving

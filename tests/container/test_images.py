@@ -134,7 +134,7 @@ def test_jobs_image_quarantines_a_broken_sample_batch(jobs: Callable[..., str], 
 
 def test_compose_bucket_init_runs_in_the_jobs_image(images: BuiltImages, net: tuple[str, str], s3: str) -> None:
     """infra/compose's create-buckets service, run the same way: idempotent bucket creation."""
-    script = Path(containers.REPO / "infra/compose/create_buckets.py")
+    script = Path(containers.REPO / "k8s/base/object-store/create_buckets.py")
     bucket = f"{containers.PREFIX}-data"  # moto's state is per process: other suites may have made "mlops" already
     command = [
         "docker",
