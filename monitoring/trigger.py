@@ -1,10 +1,11 @@
 """The retrain trigger: turn a drift decision into (at most) one retraining, and record why either way.
 
 The decision is a pure function of facts read from the registry and the validated store (``decide``); where
-the retraining runs is a small interface chosen by ``trigger.kind`` in project.yaml (``local``: in-process,
-deduplicated by a file lock; a ``kubernetes`` kind that clones a Job from a suspended CronJob slots in beside it
-with the cluster work). What a local retraining runs (validate -> train -> gate) is composed above this
-library and handed in as a callable (``Retrain``, from ``mlops.jobs``): monitoring never imports orchestration.
+the retraining runs is a small interface chosen by the platform's ``MLOPS_MODE`` (``local``: in-process,
+deduplicated by a file lock; ``kubernetes``: a Job cloned from the project's suspended CronJob, named after the
+decision so a second trigger gets a conflict, not a second Job). What a local retraining runs (validate ->
+train -> gate) is composed above this library and handed in as a callable (``Retrain``, from ``mlops.jobs``):
+monitoring never imports orchestration.
 
 State lives in MLflow tags on the registered model, never in the process, because monitoring runs as stateless
 CronJob pods in the cluster:
@@ -30,9 +31,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import fsspec
 from filelock import FileLock, Timeout
 
+from monitoring.kubernetes import RetrainJobs, job_from_cronjob, retrain_cronjob, retrain_job_name
 from pipelines.datasets import list_validated
 from projects import registry, tracking
 from projects.clock import iso_now, parse_utc, utc_now
+from projects.settings import Mode
 from projects.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -47,6 +50,7 @@ INSUFFICIENT = "insufficient_data"
 COOLDOWN = "cooldown"
 WAITING = "waiting_for_labels"
 BUSY = "already_running"
+ALREADY = "already_triggered"  # a Job for this very decision exists (the API answered 409)
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ class TriggerFacts:
 
 @dataclass
 class TriggerDecision:
-    action: str  # retrain | no_drift | insufficient_data | cooldown | waiting_for_labels | already_running
+    action: str  # RETRAIN, NO_DRIFT, INSUFFICIENT, COOLDOWN, WAITING, BUSY or ALREADY (the constants above)
     reason: str
     facts: dict[str, Any] = field(default_factory=dict)
     outcome: dict[str, Any] = field(default_factory=dict)  # filled when a retraining ran
@@ -187,14 +191,52 @@ class LocalTrigger:
             lock.release()
 
 
-TRIGGERS: dict[str, Callable[[Retrain], RetrainTrigger]] = {LocalTrigger.kind: LocalTrigger}
+class KubernetesTrigger:
+    """A Job cloned from the project's suspended retraining CronJob, as ``kubectl create job --from=cronjob`` does.
+
+    The Job's name is derived from the decision (project, champion version, newest labelled row), so a second
+    monitor acting on the same facts gets 409 Conflict and records "already triggered" instead of a second Job.
+    The cooldown starts when the Job is created; the Job itself runs ``mlops retrain`` (validate -> train -> gate).
+    """
+
+    kind: ClassVar[str] = "kubernetes"
+
+    def __init__(self, retrain: Retrain | None = None, jobs: RetrainJobs | None = None) -> None:
+        self.jobs = jobs  # the API layer (tests hand in one aimed at a stand-in server)
+
+    def fire(self, ws: Workspace, client: MlflowClient, decision: TriggerDecision) -> TriggerDecision:
+        jobs = self.jobs or RetrainJobs(ws.settings.namespace)
+        facts = decision.facts
+        name = retrain_job_name(ws.name, str(facts.get("champion_version")), str(facts.get("newest_labelled")))
+        body = job_from_cronjob(jobs.read_cronjob(retrain_cronjob(ws.name)), name)
+        created = jobs.create_job(body)
+        follow = f"kubectl -n {created.namespace} logs -f job/{created.name}"
+        where = {"started": f"Job {created.namespace}/{created.name}", "follow": follow}
+        if not created.created:
+            reason = f"drift, but Job {created.name} was already created for this decision (409): not a second one"
+            return TriggerDecision(ALREADY, reason, facts, outcome=where)
+        client.set_registered_model_tag(registry.model_name(ws.name), registry.TAG_LAST_RETRAIN_AT, iso_now())
+        decision.outcome = where
+        return decision
+
+
+TRIGGERS: dict[str, Callable[[Retrain], RetrainTrigger]] = {
+    LocalTrigger.kind: LocalTrigger,
+    KubernetesTrigger.kind: KubernetesTrigger,
+}
 
 
 def make_trigger(kind: str, retrain: Retrain) -> RetrainTrigger:
     try:
         return TRIGGERS[kind](retrain)
     except KeyError:
-        raise ValueError(f"trigger.kind {kind!r}: expected one of {', '.join(TRIGGERS)}") from None
+        raise ValueError(f"trigger kind {kind!r}: expected one of {', '.join(TRIGGERS)}") from None
+
+
+def trigger_kind(ws: Workspace) -> str:
+    """Where retraining runs is the platform's choice (MLOPS_MODE), not the project's: the same project.yaml
+    retrains in-process on a laptop and as a Job in the cluster."""
+    return KubernetesTrigger.kind if ws.settings.mode is Mode.kubernetes else LocalTrigger.kind
 
 
 def act_on_drift(
@@ -205,7 +247,7 @@ def act_on_drift(
     client = tracking.configure(ws.settings)
     decision = decide(gather_facts(ws, client, drift_detected, now))
     if decision.triggered:
-        decision = make_trigger(ws.project.trigger.kind, retrain).fire(ws, client, decision)
+        decision = make_trigger(trigger_kind(ws), retrain).fire(ws, client, decision)
     if decision.facts.get("champion_version") not in {None, "None"}:
         client.set_registered_model_tag(
             registry.model_name(ws.name), registry.TAG_LAST_TRIGGER, json.dumps(decision.to_dict(), default=str)

@@ -452,10 +452,10 @@ class Serving(Frozen):
 
 
 class Trigger(Frozen):
-    """Where retraining runs when drift is confirmed. ``local``: in-process, deduplicated by a file lock.
-
-    A ``kubernetes`` kind (a Job cloned from a suspended CronJob) arrives with the cluster manifests in k8s/.
-    """
+    """How drift turns into a retraining. Where it runs is the platform's choice, not the project's
+    (``MLOPS_MODE``: ``local`` retrains in-process, deduplicated by a file lock; ``kubernetes`` creates a Job from
+    the project's suspended retraining CronJob), so one project.yaml runs on a laptop and in a cluster alike.
+    ``kind: local`` is the only value a project can state."""
 
     kind: Literal["local"] = "local"
 
@@ -466,7 +466,9 @@ MODEL_SECTIONS = ("task", "schema_", "cleaning", "model", "training")  # what a 
 
 
 class Project(Frozen):
-    name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")
+    # A Python package name (projects/<name>/ holds its code) and a Kubernetes name: lowercase letters and digits,
+    # starting with a letter; 2 to 44 characters, so every name k8s/render.py generates fits (`--print-limits`).
+    name: str = Field(pattern=r"^[a-z][a-z0-9]{1,43}$")
     description: str = ""
     task: Task
     source: Source

@@ -47,5 +47,5 @@ def test_decide(changes: dict[str, object], action: str, words: str) -> None:
 
 
 def test_unknown_trigger_kind_is_named() -> None:
-    with pytest.raises(ValueError, match=r"trigger\.kind 'cloud': expected one of local"):
+    with pytest.raises(ValueError, match=r"trigger kind 'cloud': expected one of local, kubernetes"):
         make_trigger("cloud", lambda ws: {})
