@@ -1,10 +1,11 @@
 """Benchmark of inference-log compaction: one served day as serving writes it, read before and after.
 
-Two serving replicas flushing once a minute (``serving.log_flush_seconds: 60``; the default, 5 s, writes up to
-12x as many under steady traffic) write 2 x 1,440 parts a day. The day is read the way the monitor reads it (``fetch_partition`` + ``read_part``: every part
-fetched and decoded) before and after ``compact_partition``; the compaction runs in a fresh process so its peak
-memory (ru_maxrss, imports included) is its own. file:// data root, so the figures are the format's cost, not a
-network's: on S3 each part is also one GET.
+Two serving replicas flushing once a minute (``serving.log_flush_seconds: 60``; the default, 5 s, writes up
+to 12x as many under steady traffic) write 2 x 1,440 parts a day. The day is read the way the monitor reads
+it (``fetch_partition`` + ``read_part``: every part fetched and decoded) before and after
+``compact_partition``; the compaction runs in a fresh process so its peak memory (ru_maxrss, imports
+included) is its own. file:// data root, so the figures are the format's cost, not a network's: on S3 each
+part is also one GET.
 """
 
 from __future__ import annotations

@@ -127,7 +127,6 @@ def test_mlops_mode_kubernetes_makes_the_monitor_create_the_job(
 def test_an_unreachable_api_and_a_missing_configuration_are_named(
     api: StandInApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = api.kubeconfig()
     api.stop()  # the server is gone: the same configuration now points at a closed port
     with pytest.raises(ClusterError, match=r"CronJob mlops/churn-retrain: the API server is unreachable"):
         jobs_for(api).read_cronjob("churn-retrain")
