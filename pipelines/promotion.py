@@ -11,6 +11,10 @@ MLflow has no compare-and-set on aliases, so moving the champion is made safe by
    (another machine promoted meanwhile), the promotion aborts and says so;
 3. ``previous`` is set before ``champion``, so at no moment is there no champion.
 A version tagged rolled back is never promoted again by automation.
+
+Neither promotion nor rollback moves the alias to a version no service would load: the target's artifacts are
+loaded and given serving's own checks first (contract hash, library versions, a warm-up prediction of the
+contract's example; projects/servable.py). A version that fails is refused with the reason, the alias untouched.
 """
 
 from __future__ import annotations
@@ -31,7 +35,10 @@ from projects import registry, tracking
 from projects.clock import iso_now
 from projects.contract import Gate, Project
 from projects.errors import PlatformError
+from projects.inference_log import typed_frame
+from projects.redaction import redact
 from projects.registry import alias_version
+from projects.servable import UnservableError, check_recorded, contract_example, positive_column, warm_up
 from projects.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -240,6 +247,40 @@ def load_version(project: str, version: str) -> Any:
     return mlflow.sklearn.load_model(f"models:/{registry.model_name(project)}/{version}")
 
 
+def servable_model(ws: Workspace, mv: ModelVersion, role: str) -> Any:
+    """The version's model, loaded and checked as serving checks it; PromotionError (the alias untouched) if not.
+
+    ``role`` says what the version was to become, for the message ("champion", "champion again").
+    """
+    version, project = str(mv.version), ws.project
+    refused = f"v{version} cannot become the {role}"
+    try:
+        check_recorded(project, version, dict(mv.tags or {}), registry.TAG_CONTRACT_HASH, registry.TAG_LIBRARIES)
+    except UnservableError as exc:
+        raise PromotionError(
+            f"{refused}: {exc}; the champion alias was not moved", key="version", value=version
+        ) from None
+    try:
+        model = load_version(ws.name, version)
+    except Exception as exc:  # a missing or corrupt artifact, an unreachable store: MLflow's own errors vary
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise PromotionError(
+            redact(f"{refused}: its artifacts do not load ({type(exc).__name__}: {first}); the alias was not moved"),
+            key="version",
+            value=version,
+        ) from None
+    try:
+        positive_column(project, model)
+        example = contract_example(project)
+        frame = typed_frame(project, {k: [v] for k, v in example.items()}, project.schema.model_inputs)
+        warm_up(version, lambda: model_scores(model, frame, project.task))
+    except UnservableError as exc:
+        raise PromotionError(
+            f"{refused}: {exc}; the champion alias was not moved", key="version", value=version
+        ) from None
+    return model
+
+
 def move_champion(client: MlflowClient, project: str, version: str, expected: str | None) -> tuple[str, str]:
     """Re-read the champion, abort if it moved since the gate read it, else previous <- old, champion <- new."""
     name = registry.model_name(project)
@@ -323,8 +364,8 @@ def evaluate(ws: Workspace, client: MlflowClient, mv: ModelVersion) -> tuple[Gat
     """Score challenger and champion on the current holdout; returns the decision and what the card needs."""
     version = str(mv.version)
     champion = alias_version(client, ws.name, registry.CHAMPION)
+    model = servable_model(ws, mv, "champion")  # before the gate: a version no service loads is never scored
     holdout, batches = load_holdout(ws)
-    model = load_version(ws.name, version)
     challenger = scorecard(ws.project, model, holdout, version)
     incumbent, note = _score_champion(ws, champion, holdout)
     checks = [_overlap_check(ws.project, mv, holdout), *gate_checks(ws.project.gate, challenger, incumbent)]
@@ -388,6 +429,7 @@ def rollback(ws: Workspace) -> RollbackResult:
             raise PromotionError(f"model {name!r} has no champion; nothing to roll back")
         if previous is None or previous == champion:
             raise PromotionError(f"model {name!r}: champion v{champion} has no previous champion to roll back to")
+        servable_model(ws, client.get_model_version(name, previous), "champion again")  # before anything moves
         when = iso_now()
         reason = f"rolled back at {when}: champion v{champion} replaced by the previous champion v{previous}"
         for key, value in {

@@ -31,6 +31,7 @@ from projects import registry, tracking
 from projects.clock import utc_now
 from projects.contract import REQUEST_ID, FeatureType, Project
 from projects.errors import PlatformError
+from projects.servable import example_values
 from projects.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 PINNED_PACKAGES = ("mlflow", "scikit-learn", "numpy", "pandas", "scipy", "cloudpickle")
 INPUT_EXAMPLE_ROWS = 5
+MAX_EXAMPLE_TAG_CHARS = 5000  # a run tag holds 8,000; a wider contract's example falls back to the contract's
 
 
 class TrainingError(PlatformError, RuntimeError):
@@ -296,13 +298,18 @@ class TrainResult:
 
 
 def version_tags(project: Project, window: Window) -> dict[str, str]:
-    return {
+    tags = {
         registry.TAG_CONTRACT_HASH: project.contract_hash(),
         registry.TAG_LIBRARIES: json.dumps(library_versions(), sort_keys=True),
         registry.TAG_WATERMARK: watermark(project, window.train),
         registry.TAG_WINDOW_END: watermark(project, window.holdout),
         registry.TAG_TRAINED_AT: utc_now().isoformat(timespec="seconds"),
     }
+    # The service's docs show an example record: per-column medians and modes of what was trained on, never a row.
+    example = json.dumps(example_values(project, window.train), separators=(",", ":"))
+    if len(example) <= MAX_EXAMPLE_TAG_CHARS:
+        tags[registry.TAG_EXAMPLE] = example
+    return tags
 
 
 def train(ws: Workspace) -> TrainResult:

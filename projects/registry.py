@@ -29,6 +29,7 @@ TAG_ROLLED_BACK_AT = "mlops.rolled_back_at"  # ISO time it lost the champion ali
 TAG_REPLACED = "mlops.replaced"  # the champion version this one replaced (rollback restores "previous" from it)
 TAG_GATE_PREFIX = "mlops.gate."  # every number the gate used, e.g. mlops.gate.challenger.roc_auc
 TAG_FAIRNESS = "mlops.fairness"  # "audited", or "not audited: <why>" (never counted as a pass)
+TAG_EXAMPLE = "mlops.example"  # JSON: per-column medians and modes of the training rows (the docs' example record)
 
 # Tags on the registered model (state of the loop; jobs are stateless)
 TAG_LAST_RETRAIN_AT = "mlops.last_retrain_at"

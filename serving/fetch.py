@@ -179,15 +179,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--into", required=True, type=Path)
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    import logging
+
     from projects.contract import load_project
+    from projects.redaction import redact_handlers
     from projects.settings import disable_telemetry, load_settings
+
+    # This process writes to the server's stderr: its log lines and warnings are redacted like the server's.
+    logging.basicConfig(level=logging.WARNING, format="serving.fetch: [%(levelname)s] [%(name)s] %(message)s")
+    logging.captureWarnings(True)
+    redact_handlers()
 
     settings = load_settings()
     disable_telemetry(settings)
     try:
         project = load_project(args.project, settings.projects_dir)
     except Exception as exc:  # the server reports the same error itself; say it once here too
-        fetched = Fetched(error=f"project {args.project!r}: {exc}")
+        fetched = Fetched(error=f"project {args.project!r}: {short_error(exc)}")
     else:
         fetched = fetch(project, settings, args.into)
     fetched.write(args.into)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from projects.redaction import redact
 from projects.settings import Settings
 from projects.tracking import point_mlflow_at, resolve
 
@@ -17,16 +18,18 @@ if TYPE_CHECKING:
 
 
 def short_error(exc: BaseException) -> str:
+    """The exception's type and first line, credentials redacted (a driver's message may quote its URL)."""
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
+    return redact(f"{type(exc).__name__}: {text[0][:300] if text else ''}")
 
 
 def unreachable_reason(tracking_url: str, exc: BaseException) -> str:
-    return f"tracking server unreachable at {tracking_url}: {short_error(exc)}"
+    return f"tracking server unreachable at {redact(tracking_url)}: {short_error(exc)}"
 
 
 def no_champion_reason(uri: str, tracking_url: str) -> str:
-    return f"no champion: {uri} is not set in the registry at {tracking_url} (train a model and promote it first)"
+    where = redact(tracking_url)
+    return f"no champion: {uri} is not set in the registry at {where} (train a model and promote it first)"
 
 
 def registry_client(settings: Settings) -> MlflowClient:

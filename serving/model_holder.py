@@ -16,30 +16,37 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import json
 import logging
-import platform
 import shutil
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle  # noqa: F401 - what a champion's pickle is read with (import_for_unpickling)
 
 import pipelines.features  # noqa: F401 - the feature code a model's pickle may refer to (import_for_unpickling)
+from projects import servable
 from projects.clock import utc_now
 from projects.contract import Project, Task
-from projects.errors import PlatformError
-from projects.registry import TAG_CONTRACT_HASH, TAG_LIBRARIES, TAG_TRAINED_AT, champion_version, model_name, model_uri
+from projects.redaction import redact
+from projects.registry import (
+    TAG_CONTRACT_HASH,
+    TAG_EXAMPLE,
+    TAG_LIBRARIES,
+    TAG_TRAINED_AT,
+    champion_version,
+    model_name,
+    model_uri,
+)
+from projects.servable import PINNED_LIBRARIES, library_mismatches, positive_column, running_libraries
 from projects.settings import Settings
 from serving.fetch import Fetched, Prefetch, load_sklearn_dir
 from serving.lookup import no_champion_reason, registry_client, short_error, unreachable_reason
-from serving.schema import example_record, model_frame, record_model, records_to_columns
+from serving.schema import model_frame, record_model, records_to_columns
 from serving.startup import resume_collector
 
 if TYPE_CHECKING:
@@ -47,18 +54,25 @@ if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
 
+__all__ = [
+    "PINNED_LIBRARIES",
+    "LoadedModel",
+    "ModelHolder",
+    "ModelRejectedError",
+    "check_version_tags",
+    "library_mismatches",
+    "positive_column",
+    "running_libraries",
+]
+
 log = logging.getLogger("mlops.serving")
 
-# Libraries whose versions must match the training run's for a pickled model to be trusted, and how many
-# leading version parts must agree (scikit-learn pickles are only supported within a minor release).
-PINNED_LIBRARIES = {"python": 2, "scikit-learn": 2, "numpy": 1}
 RETRY_FAILED_AFTER_POLLS = 10
 FETCH_TIMEOUT_S = 300.0  # the first champion's download by serving.fetch; then the holder polls as usual
 COLLECTOR_PAUSE_MAX_S = 10.0  # a fetch slower than this: the garbage collector goes back on while it waits
 
 
-class ModelRejectedError(PlatformError):
-    """A champion version this worker refuses to serve; the message is the readiness reason."""
+ModelRejectedError = servable.UnservableError  # a version this worker refuses; the message is the readiness reason
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,7 @@ class LoadedModel:
     contract_hash: str
     model: Any
     positive_index: int | None  # column of predict_proba holding the positive class; None: no probabilities
+    example: dict[str, Any] | None = None  # the docs' example record, if training recorded medians and modes
     loaded_at: dt.datetime = field(default_factory=utc_now)
 
     def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +100,8 @@ class LoadedModel:
             return prediction, proba[:, self.positive_index].astype("float64")
         raw = np.asarray(self.model.predict(frame))
         if self.project.task is Task.classification:
-            prediction = np.asarray([_same_label(v, self.project.schema.target.positive) for v in raw], dtype="float64")
+            positive = self.project.schema.target.positive
+            prediction = np.asarray([servable.same_label(v, positive) for v in raw], dtype="float64")
         else:
             prediction = raw.astype("float64")
         return prediction, np.full(len(raw), np.nan)
@@ -103,72 +119,9 @@ class LoadedModel:
         }
 
 
-def _same_label(value: Any, positive: Any) -> bool:
-    return str(value).strip().lower() == str(positive).strip().lower()
-
-
-def positive_column(project: Project, model: Any) -> int | None:
-    """Which predict_proba column is the positive class (None for regression or a model without it)."""
-    if project.task is not Task.classification or not hasattr(model, "predict_proba"):
-        return None
-    classes = list(getattr(model, "classes_", []))
-    for i, label in enumerate(classes):
-        if _same_label(label, project.schema.target.positive):
-            return i
-    if len(classes) == 2:
-        return 1  # by convention column 1 is the positive class
-    raise ModelRejectedError(
-        f"the model's classes {classes} do not include the positive class {project.schema.target.positive!r}"
-    )
-
-
-# --------------------------------------------------------------------------------------------- checks
-def running_libraries() -> dict[str, str]:
-    """Versions of what a pickled model depends on, in this process (training records the same keys)."""
-    found = {"python": platform.python_version()}
-    for name in ("scikit-learn", "numpy", "pandas", "mlflow"):
-        try:
-            found[name] = installed_version(name)
-        except Exception:  # noqa: S112 - a library that is not installed is simply not compared
-            continue
-    return found
-
-
-def library_mismatches(recorded: dict[str, str], running: dict[str, str]) -> list[str]:
-    """Pinned libraries whose version parts differ between training and here, as readable phrases."""
-    recorded = {("scikit-learn" if k == "sklearn" else k): str(v) for k, v in recorded.items()}
-    out = []
-    for name, parts in PINNED_LIBRARIES.items():
-        known = name in recorded and name in running
-        if known and recorded[name].split(".")[:parts] != running[name].split(".")[:parts]:
-            out.append(f"{name} {recorded[name]} at training, {running[name]} here")
-    return out
-
-
 def check_version_tags(project: Project, version: str, tags: dict[str, str]) -> None:
     """Refuse a version trained under another contract or pickled with incompatible libraries."""
-    expected = project.contract_hash()
-    recorded = tags.get(TAG_CONTRACT_HASH)
-    if recorded is None:
-        raise ModelRejectedError(f"version {version} has no {TAG_CONTRACT_HASH} tag, so its contract is unknown")
-    if recorded != expected:
-        raise ModelRejectedError(
-            f"contract mismatch: version {version} was trained under contract {recorded}, this service runs "
-            f"{expected} (retrain under the current project.yaml, or serve the project.yaml it was trained with)"
-        )
-    try:
-        libraries = json.loads(tags[TAG_LIBRARIES])
-    except KeyError:
-        raise ModelRejectedError(
-            f"version {version} has no {TAG_LIBRARIES} tag, so its library versions are unknown"
-        ) from None
-    except ValueError:
-        raise ModelRejectedError(
-            f"version {version}: tag {TAG_LIBRARIES} is not JSON: {tags[TAG_LIBRARIES]!r}"
-        ) from None
-    mismatches = library_mismatches(libraries, running_libraries())
-    if mismatches:
-        raise ModelRejectedError(f"library mismatch for version {version}: {'; '.join(mismatches)}")
+    servable.check_recorded(project, version, tags, TAG_CONTRACT_HASH, TAG_LIBRARIES)
 
 
 # --------------------------------------------------------------------------------------------- the holder
@@ -261,7 +214,7 @@ class ModelHolder:
             attempt()
         except Exception as exc:  # never let the poller die; the next poll retries
             log.exception("model holder: unexpected error while polling %s", self.uri)
-            self.last_error = short_error(exc)
+            self.last_error = redact(short_error(exc))
 
     # -- one poll --------------------------------------------------------------------------------------
     def refresh(self) -> bool:
@@ -343,7 +296,12 @@ class ModelHolder:
         return True
 
     def _report(self, reason: str) -> bool:
-        """Record why a poll did not (re)load; log it once per change so logs stay readable."""
+        """Record why a poll did not (re)load; log it once per change so logs stay readable.
+
+        Every reason is redacted here, the one place they all pass: /ready, /metadata and the log never show a
+        password from a tracking URI or a token from an error message.
+        """
+        reason = redact(reason)
         if self.current is None:
             if reason != self.reason:
                 log.warning("model holder: not ready: %s", reason)
@@ -396,6 +354,7 @@ class ModelHolder:
             contract_hash=tags[TAG_CONTRACT_HASH],
             model=model,
             positive_index=positive_column(self.project, model),
+            example=servable.example_record(self.project, tags[TAG_EXAMPLE]) if TAG_EXAMPLE in tags else None,
         )
         warm_up(loaded)
         return loaded
@@ -425,14 +384,7 @@ def settle_garbage() -> None:
 
 
 def warm_up(loaded: LoadedModel) -> None:
-    """Score the contract's example record: proves the model takes the contract's frame before it serves."""
-    record = record_model(loaded.project).model_validate(example_record(loaded.project))
+    """Score the contract's example record the way a request is scored (projects.servable.warm_up decides)."""
+    record = record_model(loaded.project).model_validate(servable.contract_example(loaded.project))
     frame = model_frame(loaded.project, records_to_columns(loaded.project, [record]))
-    try:
-        prediction, _ = loaded.score(frame)
-    except Exception as exc:
-        raise ModelRejectedError(
-            f"version {loaded.version} cannot score a record of this contract: {short_error(exc)}"
-        ) from exc
-    if len(prediction) != 1:
-        raise ModelRejectedError(f"version {loaded.version} returned {len(prediction)} predictions for 1 record")
+    servable.warm_up(loaded.version, lambda: loaded.score(frame)[0])

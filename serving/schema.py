@@ -18,10 +18,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from projects.contract import REQUEST_ID, Feature, FeatureType, Project, Task
 from projects.inference_log import per_project, record_columns, typed_frame
+from projects.servable import contract_example
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,9 +69,22 @@ def one_of(values: tuple[str, ...]) -> Any:
     return Literal[values]
 
 
+def _whole(value: float) -> float:
+    """pydantic's ``multiple_of`` tolerates a remainder below ~1e-9, so 3e-185 passed as an integer: not here."""
+    if value != int(value):
+        raise ValueError(f"Input should be a whole number, got {value!r}")
+    return value
+
+
 def _feature_type(feature: Feature) -> Any:
     """The pydantic type of one feature (nullability is added by the caller)."""
     doc = feature.description or None
+    if feature.type is FeatureType.numeric and feature.integer:
+        return Annotated[
+            float,
+            Field(strict=True, ge=feature.min, le=feature.max, allow_inf_nan=False, multiple_of=1, description=doc),
+            AfterValidator(_whole),
+        ]
     if feature.type is FeatureType.numeric:
         return Annotated[
             float,
@@ -79,7 +93,6 @@ def _feature_type(feature: Feature) -> Any:
                 ge=feature.min,
                 le=feature.max,
                 allow_inf_nan=False,
-                multiple_of=1 if feature.integer else None,
                 description=doc,
             ),
         ]
@@ -96,26 +109,9 @@ def _optional(column: str, kind: Any, required: bool) -> tuple[Any, Any]:
     return _field(column, kind, ...) if required else _field(column, kind | None, None)
 
 
-def _example(project: Project) -> dict[str, Any]:
-    """A valid record (middle of each range, first allowed value), for the OpenAPI example and warm-ups."""
-    schema = project.schema
-    record: dict[str, Any] = {schema.id.name: "example-1"} if schema.id is not None else {}
-    for feature in schema.features:
-        if feature.type is FeatureType.numeric:
-            low, high = feature.min or 0.0, feature.max if feature.max is not None else (feature.min or 0.0) + 1
-            value = (low + high) / 2
-            record[feature.name] = float(round(value)) if feature.integer else value
-        elif feature.type is FeatureType.boolean:
-            record[feature.name] = False
-        else:
-            record[feature.name] = feature.values[0] if feature.values else ""
-    if schema.sensitive is not None:
-        record[schema.sensitive.name] = schema.sensitive.values[0]
-    return record
-
-
 def example_record(project: Project) -> dict[str, Any]:
-    return _example(project)
+    """A valid record from the contract alone (middle of each range, first allowed value): warm-ups, tests."""
+    return contract_example(project)
 
 
 def _title(project: Project) -> str:
@@ -164,7 +160,8 @@ def request_model(project: Project) -> type[BaseModel]:
         __doc__=f"Records to score with the {project.name} champion.",
         **fields,
     )
-    model.model_config["json_schema_extra"] = {"example": {RECORDS: [_example(project)]}}  # OpenAPI 3.0 style
+    # OpenAPI 3.0 style; /docs.json replaces it with the served version's example (serving/docs.py)
+    model.model_config["json_schema_extra"] = {"example": {RECORDS: [contract_example(project)]}}
     model.model_rebuild(force=True)
     return model
 

@@ -178,3 +178,13 @@ def test_the_gate_and_the_service_agree_on_coded_values(demand: Project) -> None
     """coerce_types (the data gate, offline predict) maps codes exactly as the request model does."""
     frame = pd.DataFrame({"shelf_level": ["1", "1.0", " 2 ", "4.00", "9", None]})
     assert coerce_types(demand, frame)["shelf_level"].tolist() == ["1", "1", "2", "4", "9", pd.NA]
+
+
+def test_a_whole_number_field_refuses_a_vanishing_fraction(project: Project) -> None:
+    """pydantic's multiple_of tolerates 3e-185 (the fuzzer found it); an integer feature does not."""
+    record = {**example_record(project), "tenure_months": 3.02e-185}
+    errors = _errors(project, {"records": [record]})
+    assert [field_path(e["loc"]) for e in errors] == ["records[0].tenure_months"], errors
+    assert "whole number" in errors[0]["msg"]
+    accepted = request_model(project).model_validate_json(json.dumps({"records": [{**record, "tenure_months": 3.0}]}))
+    assert accepted.records[0].tenure_months == 3.0  # type: ignore[attr-defined]
