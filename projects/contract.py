@@ -449,6 +449,11 @@ class Serving(Frozen):
     poll_seconds: float = Field(default=5.0, gt=0)
     log_flush_rows: int = Field(default=1000, gt=0)
     log_flush_seconds: float = Field(default=5.0, gt=0)
+    # Bounds a client cannot push past (serving/README.md, "What the service guarantees"); per process.
+    max_concurrency: int = Field(default=32, gt=0, description="Predict calls in progress at once; more get 503")
+    header_timeout_seconds: float = Field(default=10.0, gt=0, description="Time to send a request's headers")
+    body_timeout_seconds: float = Field(default=30.0, gt=0, description="Time to send a predict call's body")
+    keep_alive_seconds: float = Field(default=5.0, gt=0, description="An idle connection is closed after this")
 
 
 class Trigger(Frozen):

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -21,61 +19,15 @@ from projects.inference_log import InferenceLogWriter
 from projects.settings import Settings
 from projects.workspace import Workspace
 from serving.fetch import take
+from serving.metrics import ServingMetrics, serving_metrics
 from serving.model_holder import LoadedModel, ModelHolder
 from serving.schema import attribute, model_frame, records_to_columns, response_model
-
-if TYPE_CHECKING:
-    from prometheus_client import Counter, Gauge
 
 ENV_GC_FREEZE = "MLOPS_SERVING_GC_FREEZE"  # "false": no gc.freeze() after loads (only to measure its effect)
 
 
 class NotReadyError(PlatformError, RuntimeError):
     """No model loaded yet; the message is the readiness reason (a transport answers 503 with it)."""
-
-
-@dataclass
-class ServingMetrics:
-    """Prometheus series that carry the model version (multiprocess-safe under BentoML's workers)."""
-
-    model_info: Gauge
-    predictions: Counter
-    requests: Counter
-
-    @classmethod
-    def create(cls) -> ServingMetrics:
-        # Not at module level: prometheus_client reads PROMETHEUS_MULTIPROC_DIR when it is imported, and the
-        # server sets that only after it has imported this module (serving/server.py); imported earlier, the
-        # series would live in this process alone and /metrics would show none of them.
-        import prometheus_client as prom  # noqa: PLC0415
-
-        return cls(
-            model_info=prom.Gauge(
-                "mlops_model_info",
-                "1 for the model version a worker serves, 0 for versions it served before",
-                ["project", "model_version"],
-                multiprocess_mode="liveall",
-            ),
-            predictions=prom.Counter(
-                "mlops_predictions", "Records scored, by model version", ["project", "model_version"]
-            ),
-            requests=prom.Counter(
-                "mlops_predict_requests", "Predict calls answered, by model version", ["project", "model_version"]
-            ),
-        )
-
-
-_METRICS: ServingMetrics | None = None
-_METRICS_LOCK = threading.Lock()
-
-
-def serving_metrics() -> ServingMetrics:
-    """One set per process (prometheus_client refuses duplicate registrations)."""
-    global _METRICS  # noqa: PLW0603 - a per-process registry is what Prometheus expects
-    with _METRICS_LOCK:
-        if _METRICS is None:
-            _METRICS = ServingMetrics.create()
-        return _METRICS
 
 
 class Scorer:

@@ -13,16 +13,20 @@ service's ASGI app, ``Service.to_asgi()``, under uvicorn) as that one process, a
    while this process imports BentoML, the service and scikit-learn (serving/fetch.py);
 2. keeps the cyclic garbage collector off until the first model is in (``pause_collector_for_startup``).
 
-Everything after the start is the service as a ``bentoml serve`` worker runs it: routes, middleware, metrics
-(with the same labels), readiness, hot reload of the champion, the inference log flushed on SIGTERM. Logs are
-plain ``logging`` lines. docs/benchmarks.md ("Images") has the cold-start figures.
+Everything after the start is the service as a ``bentoml serve`` worker runs it: routes, middleware, metrics,
+readiness, hot reload of the champion, the inference log flushed on SIGTERM. Logs are plain ``logging`` lines,
+credentials redacted. uvicorn runs with the service's limits: request heads within
+``serving.header_timeout_seconds`` (serving/protocol.py) and idle connections closed after
+``serving.keep_alive_seconds``. docs/benchmarks.md ("Images") has the cold-start figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
+import math
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -60,29 +64,34 @@ def main(argv: list[str] | None = None) -> None:
 
     from projects.settings import disable_telemetry, load_settings
     from serving.fetch import Prefetch, hand_over
+    from serving.metrics import use_instance_dir
 
     settings = load_settings()
     disable_telemetry(settings)
     prefetch = Prefetch.start(args.project, Path(settings.home) / "models" / args.project)
     atexit.register(prefetch.cleanup)  # never leave the fetch or its files behind a server that stopped early
     hand_over(prefetch)
+    # This process is the instance: a Prometheus directory of its own (never BentoML's shared one, which every
+    # start empties), set before prometheus_client is first imported, removed when it stops (serving/metrics.py).
+    metrics_dir = use_instance_dir(Path(settings.home) / "metrics", args.project, os.getpid())
+    atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
 
     import logging
 
     import uvicorn
-    from bentoml._internal.context import server_context  # labels metrics and logs, as a BentoML worker sets it
+    from bentoml._internal.context import server_context  # labels logs, as a BentoML worker sets it
     from bentoml._internal.utils.uri import join_paths
-    from bentoml.serving import ensure_prometheus_dir
 
+    from projects.contract import load_project
+    from projects.redaction import redact_handlers
+    from serving.protocol import bounded_protocol
     from serving.service import service_from_env
 
-    # What `bentoml serve` gives each worker: a clean directory for Prometheus' multi-process mode, which
-    # BentoML's metrics always use (without one, GET /metrics never answers).
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = ensure_prometheus_dir()
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(levelname)s] [%(name)s] %(message)s", force=True)
+    redact_handlers()  # no log line shows a credential, whichever library writes it
+    limits = load_project(args.project, settings.projects_dir).serving
     service = service_from_env()
-    # What BentoML's worker sets (_bentoml_impl/worker/service.py): the labels of its metrics and logs.
+    # What BentoML's worker sets (_bentoml_impl/worker/service.py): the labels of its logs.
     server_context.service_type, server_context.service_name = "entry_service", service.name
     server_context.service_routes = [join_paths(service.path_prefix, api.route) for api in service.apis.values()]
     server_context.bento_name, server_context.bento_version = service.name, "not available"
@@ -90,6 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         service.to_asgi(is_main=True),
         host=args.host,
         port=args.port,
+        http=bounded_protocol(limits.header_timeout_seconds),  # request heads within a time limit (protocol.py)
+        timeout_keep_alive=math.ceil(limits.keep_alive_seconds),
         log_config=None,
         access_log=False,  # BentoML's own access log (MLOPS_SERVING_ACCESS_LOG) would be a second line
         server_header=False,
@@ -122,10 +133,11 @@ def import_everything() -> None:
     from sklearn.utils.discovery import all_estimators
 
     from serving.model_holder import import_for_unpickling
+    from serving.protocol import bounded_protocol
     from serving.service import service_from_env
 
     os.environ.setdefault("MLOPS_PROJECT", "churn")
-    uvicorn.Config(service_from_env().to_asgi(is_main=True), log_config=None).load()
+    uvicorn.Config(service_from_env().to_asgi(is_main=True), http=bounded_protocol(10.0), log_config=None).load()
     import_for_unpickling()
     all_estimators()  # every estimator module: any champion unpickles from bytecode
     for name in LATER_MODULES:

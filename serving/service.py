@@ -3,28 +3,35 @@ serving image) or ``bentoml serve serving.service:svc`` (several workers).
 
 The project comes from ``MLOPS_PROJECT`` (``mlops serve --project P`` sets it) and the worker count from
 ``MLOPS_SERVING_WORKERS``. BentoML needs a module-level service object whose request model is known when the
-class is defined, and that model is generated from the project's contract, so ``svc`` is built on first
-attribute access (PEP 562): importing this module does nothing; reading ``serving.service.svc`` loads one
-project.yaml and generates the models (milliseconds, no MLflow, no network).
+class is defined, and that model is generated from the contract, so ``svc`` is built on first attribute access
+(PEP 562): importing this module does nothing; reading ``serving.service.svc`` loads one project.yaml and
+generates the models (milliseconds, no MLflow, no network).
 
-Routes: ``POST /predict`` (the batch endpoint, a ``@bentoml.api``), ``GET /metadata`` (which model answers),
-``GET /ready`` (readiness with the reason, 503 until a model is loaded), BentoML's ``/readyz`` (same decision,
-for probes), ``/livez``, ``/metrics`` (Prometheus, with the model version as a label) and ``/docs.json``
-(OpenAPI). Serving imports neither Great Expectations nor Evidently: the serving image does not have them.
+Routes: ``POST /predict`` (the batch endpoint, a ``@bentoml.api``, behind serving/guard.py), ``GET /readyz``
+(readiness with the reason: 200 once a model is loaded, else 503; ``/ready`` is the same answer under its old
+name), ``/livez``, ``GET /metadata`` (which model answers), ``/metrics`` (Prometheus, bounded labels, see
+serving/metrics.py), ``/`` and ``/docs`` (the docs page) and ``/docs.json`` (OpenAPI; serving/docs.py).
+Serving imports neither Great Expectations nor Evidently: the serving image does not have them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
-from projects.contract import load_project
+from projects.contract import Project, load_project
+from projects.redaction import redact_handlers
 from projects.settings import disable_telemetry, load_settings
-from serving.guard import ContractGuard, RequiredBodyInDocs
+from serving.docs import ASSETS, INIT_SCRIPT, PAGE_HEADERS, OpenAPIDocument, assets_dir, page
+from serving.guard import ContractGuard, Limits, json_response
+from serving.metrics import RouteMetrics, mark_process_dead, render, serving_metrics, use_instance_dir
+from serving.protocol import install_in_bentoml_worker
 from serving.schema import request_model, response_model
 from serving.scoring import NotReadyError, Scorer
 
@@ -33,6 +40,9 @@ ENV_WORKERS = "MLOPS_SERVING_WORKERS"
 ENV_ACCESS_LOG = "MLOPS_SERVING_ACCESS_LOG"  # true: BentoML's per-request access log line
 ENV_TRACING = "MLOPS_SERVING_TRACING"  # true: OpenTelemetry spans (configure an exporter in BENTOML_CONFIG)
 PREDICT_ROUTE = "/predict"
+READINESS_ROUTES = ("/readyz", "/ready")  # one answer; /ready is the name mlops/story.py and the benchmark use
+ROUTES = (PREDICT_ROUTE, *READINESS_ROUTES, "/livez", "/healthz", "/metadata", "/metrics", "/", "/docs", "/docs.json")
+STATIC_PREFIXES = ("/docs/assets/", "/static_content/")
 log = logging.getLogger("mlops.serving")
 
 
@@ -62,28 +72,94 @@ class Metadata(BaseModel):
     reason: str
 
 
-def _info_app(project_name: str) -> Any:
-    """GET /metadata and GET /ready: plain reads, documented in the service's OpenAPI with the rest."""
-    import bentoml
-    from fastapi import FastAPI
+class Live:
+    """What the routes and middleware read: the worker's scorer once the service instance exists."""
 
-    app = FastAPI(title=f"{project_name} model information")
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.scorer: Scorer | None = None
+        self.service: Any = None  # the bentoml Service (its OpenAPI document)
+
+    def status(self) -> dict[str, Any]:
+        if self.scorer is None:
+            return {"ready": False, "reason": "starting", "model_version": None, "last_error": None,
+                    "last_check": None, "poll_seconds": self.project.serving.poll_seconds}  # fmt: skip
+        self.scorer.show_version()  # probes are regular: the version gauge follows swaps without traffic
+        return self.scorer.holder.status()
+
+    def served(self) -> tuple[str | None, dict[str, Any] | None]:
+        current = self.scorer.holder.current if self.scorer is not None else None
+        return (current.version, current.example) if current is not None else (None, None)
+
+
+def _info_app(live: Live) -> Any:
+    """GET /metadata, /metrics and the docs: plain reads, mounted at / (BentoML documents /metadata with the rest)."""
+    from fastapi import FastAPI
+    from fastapi.responses import FileResponse, HTMLResponse
+
+    project = live.project
+    app = FastAPI(title=f"{project.name} model information", docs_url=None, redoc_url=None, openapi_url=None)
+
+    def spec() -> dict[str, Any]:  # late: the bentoml Service exists only once this app is mounted on it
+        return dict(live.service.openapi_spec.asdict())
+
+    document = OpenAPIDocument(project, spec, Readiness.model_json_schema())
+    folder = assets_dir()
 
     @app.get("/metadata", response_model=Metadata, summary="The champion this worker serves")
     def metadata() -> Any:
-        return JSONResponse(bentoml.get_current_service().metadata())
+        scorer = live.scorer
+        holder = scorer.holder if scorer is not None else None
+        current = holder.current if holder is not None else None
+        info = current.metadata() if current else {"project": project.name, "model_version": None}
+        return JSONResponse({
+            **info,
+            "ready": current is not None,
+            "reason": holder.reason if holder is not None else "starting",
+            "last_error": holder.last_error if holder is not None else None,
+            "service_contract_hash": project.contract_hash(),
+            "worker_pid": os.getpid(),
+        })  # fmt: skip
 
-    @app.get(
-        "/ready",
-        response_model=Readiness,
-        responses={503: {"model": Readiness, "description": "No model loaded yet; 'reason' says why"}},
-        summary="200 once a model is loaded; 503 with the reason until then",
-    )
-    def ready() -> Any:
-        status = bentoml.get_current_service().scorer.holder.status()
-        return JSONResponse(status, status_code=200 if status["ready"] else 503)
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Any:
+        body, media_type = render()
+        return Response(body, media_type=media_type)
+
+    @app.get("/", include_in_schema=False)
+    @app.get("/docs", include_in_schema=False)
+    def docs_page() -> Any:
+        return HTMLResponse(page(project, live.served()[0]), headers=PAGE_HEADERS)
+
+    @app.get("/docs/assets/{name}", include_in_schema=False)
+    def docs_asset(name: str) -> Any:
+        if name == "init.js":
+            return Response(INIT_SCRIPT, media_type="text/javascript; charset=utf-8", headers=PAGE_HEADERS)
+        if name not in ASSETS:
+            return JSONResponse({"error": f"no docs asset {name!r}"}, status_code=404)
+        cache = {"cache-control": "public, max-age=86400"}
+        return FileResponse(folder / name, media_type=ASSETS[name], headers={**PAGE_HEADERS, **cache})
+
+    @app.get("/docs.json", include_in_schema=False)
+    def openapi() -> Any:
+        return JSONResponse(document.render(*live.served()))
 
     return app
+
+
+class Probes:
+    """ASGI middleware answering GET /readyz (and /ready) itself, before BentoML's router: its own /readyz says
+    only "not ready". Never behind the predict limit, no thread hop: a probe is answered while predicts wait."""
+
+    def __init__(self, app: Any, live: Live) -> None:
+        self.app, self.live = app, live
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Any]], send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] not in READINESS_ROUTES or scope["method"] not in {"GET", "HEAD"}:
+            await self.app(scope, receive, send)
+            return
+        status = self.live.status()
+        await json_response(send, 200 if status["ready"] else 503, status)
 
 
 class _QuietClientErrors(logging.Filter):
@@ -95,9 +171,15 @@ class _QuietClientErrors(logging.Filter):
 
 
 def configure_logging() -> None:
-    """Our INFO lines (model swaps, readiness changes) reach BentoML's handlers; 400s stop filling logs."""
+    """Our INFO lines (model swaps, readiness changes) reach BentoML's handlers; 400s stop filling logs; every
+    handler redacts credentials (projects/redaction.py), whichever library wrote the line."""
     logging.getLogger("mlops").setLevel(logging.INFO)
     logging.getLogger("bentoml._internal.server.http_app").addFilter(_QuietClientErrors())
+    logging.captureWarnings(True)  # warnings go through the (redacting) handlers too
+    redact_handlers()
+    for logger in list(logging.root.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger) and logger.handlers:
+            redact_handlers(logger)
 
 
 def flag(name: str, default: bool) -> bool:
@@ -105,12 +187,16 @@ def flag(name: str, default: bool) -> bool:
 
 
 def _service_config(workers: int) -> dict[str, Any]:
-    """Tuned for a CPU-bound model on few cores (see serving/README.md, "Benchmark notes")."""
+    """Tuned for a CPU-bound model on few cores (see serving/README.md, "Benchmark notes").
+
+    BentoML's HTTP metrics are off: they label requests with the raw path (serving/metrics.py counts them
+    under route templates and serves /metrics).
+    """
     config: dict[str, Any] = {
         "workers": workers,
         "traffic": {"timeout": 60},
         "logging": {"access": {"enabled": flag(ENV_ACCESS_LOG, default=False)}},
-        "metrics": {"enabled": True},
+        "metrics": {"enabled": False},
     }
     if not flag(ENV_TRACING, default=False):
         # Without an exporter every span is thrown away, yet creating 4 per request cost ~0.3 ms.
@@ -118,15 +204,31 @@ def _service_config(workers: int) -> dict[str, Any]:
     return config
 
 
+def _in_bentoml_worker(project: Project, home: Path) -> None:
+    """Under ``bentoml serve``: this worker shares its supervisor's metrics directory, and slow headers are bounded.
+
+    The supervisor is this worker's parent; serving.server does the same for itself before it imports this.
+    """
+    from bentoml._internal.context import server_context
+
+    if server_context.worker_index is None:  # the supervisor loading the service, or serving.server
+        return
+    use_instance_dir(home / "metrics", project.name, os.getppid())
+    install_in_bentoml_worker(project.serving.header_timeout_seconds, project.serving.keep_alive_seconds)
+
+
 def build_service(project_name: str, workers: int = 1) -> Any:
     """The service class for one project: request and response models generated from its contract."""
     disable_telemetry()
     import bentoml
 
-    project = load_project(project_name, load_settings().projects_dir)
+    settings = load_settings()
+    project = load_project(project_name, settings.projects_dir)
+    _in_bentoml_worker(project, Path(settings.home))
     request, response = request_model(project), response_model(project)
+    live = Live(project)
 
-    @bentoml.asgi_app(_info_app(project.name), path="/")
+    @bentoml.asgi_app(_info_app(live), path="/")
     @bentoml.service(name=f"{project.name}-service", description=project.description, **_service_config(workers))
     class ProjectService:
         """Scores records with the project's champion; hot-swaps the champion when the alias moves."""
@@ -134,43 +236,39 @@ def build_service(project_name: str, workers: int = 1) -> Any:
         def __init__(self) -> None:
             configure_logging()
             self.scorer = Scorer.open(project.name)
+            live.scorer = self.scorer
 
         @bentoml.api(route=PREDICT_ROUTE, input_spec=request, output_spec=response)
         async def predict(self, records: list[Any]) -> Any:
             """Score a batch of records; the response echoes each id and names the model version that answered.
 
-            Invalid records get a 400 naming the record index and field; a body over serving.max_body_bytes
-            gets a 413; 503 (with the reason) until a champion is loaded.
+            JSON only (415 otherwise). Invalid records get a 400 naming the record index and field; no body 411;
+            a body over serving.max_body_bytes 413; a body slower than serving.body_timeout_seconds 408; 503
+            (with the reason) until a champion is loaded, and with Retry-After while serving.max_concurrency
+            calls are in progress.
             """
             try:
                 return self.scorer.predict(records)
             except NotReadyError as exc:
                 return JSONResponse({"error": f"not ready: {exc}"}, status_code=503)
 
-        def metadata(self) -> dict[str, Any]:
-            holder = self.scorer.holder
-            current = holder.current
-            info = current.metadata() if current else {"project": project.name, "model_version": None}
-            return {
-                **info,
-                "ready": current is not None,
-                "reason": holder.reason,
-                "last_error": holder.last_error,
-                "service_contract_hash": project.contract_hash(),
-                "worker_pid": os.getpid(),
-            }
-
         def __is_ready__(self) -> bool:
-            self.scorer.show_version()  # probes are regular: the version gauge follows swaps without traffic
-            return self.scorer.holder.ready
+            return bool(live.status()["ready"])
 
         @bentoml.on_shutdown
         def shutdown(self) -> None:
             self.scorer.close()
+            mark_process_dead()
 
     service: Any = ProjectService  # a bentoml Service now, not the class mypy sees
-    service.add_asgi_middleware(ContractGuard, max_body_bytes=project.serving.max_body_bytes, paths=(PREDICT_ROUTE,))
-    service.add_asgi_middleware(RequiredBodyInDocs, paths=(PREDICT_ROUTE,))
+    live.service = service
+    serving = project.serving
+    limits = Limits(serving.max_body_bytes, serving.max_concurrency, serving.body_timeout_seconds)
+    # Outermost first: every request counted, probes answered before anything waits, then the predict guard.
+    service.add_asgi_middleware(RouteMetrics, routes=ROUTES, prefixes=STATIC_PREFIXES)
+    service.add_asgi_middleware(Probes, live=live)
+    gauge = serving_metrics().predict_in_progress
+    service.add_asgi_middleware(ContractGuard, limits=limits, paths=(PREDICT_ROUTE,), on_load=gauge.set)
     return service
 
 

@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import yaml
 
 from pipelines.training import train
 from projects.inference_log import record_columns
@@ -155,6 +157,69 @@ class Server:
 
     def __enter__(self) -> Server:
         return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def projects_with(folder: Path, change: dict[str, dict[str, object]]) -> Path:
+    """A projects folder (under ``folder``) whose churn project.yaml has ``change`` merged into its sections."""
+    target = folder / "projects"
+    shutil.copytree(REPO / "projects" / "churn", target / "churn")
+    path = target / "churn" / "project.yaml"
+    contract = yaml.safe_load(path.read_text())
+    for section, values in change.items():
+        contract[section] = {**contract.get(section, {}), **values}
+    path.write_text(yaml.safe_dump(contract, sort_keys=False))
+    return target
+
+
+def raw_http(port: int, data: bytes, timeout: float = 30.0) -> bytes:
+    """Send bytes as they are on a new connection; everything the server sends back until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+        conn.sendall(data)
+        out = b""
+        while chunk := conn.recv(65536):
+            out += chunk
+    return out
+
+
+def status_of(answer: bytes) -> int:
+    """The status code of a raw HTTP answer (``raw_http``)."""
+    return int(answer.split(b" ", 2)[1])
+
+
+class MlflowServer:
+    """``mlflow server`` on 127.0.0.1 over a home's SQLite registry (artifacts stay where the home keeps them)."""
+
+    def __init__(self, home: Home) -> None:
+        self.home, self.port = home, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> MlflowServer:
+        store = self.home.settings.tracking_url
+        command = [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", store,
+                   "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]  # fmt: skip
+        env = {**self.home.env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        with (self.home.path / "mlflow-server.log").open("wb") as log:
+            self.proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"mlflow server exited with {self.proc.returncode}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"mlflow server did not answer /health in {START_TIMEOUT_S}s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(30)
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

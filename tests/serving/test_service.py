@@ -59,7 +59,7 @@ def test_metadata_readiness_and_metrics_name_the_version(served: Server, champio
 
 def test_openapi_documents_the_contract(served: Server) -> None:
     spec = httpx.get(f"{served.url}/docs.json").json()
-    assert {"/predict", "/metadata", "/ready"} <= set(spec["paths"]), sorted(spec["paths"])
+    assert {"/predict", "/metadata", "/readyz"} <= set(spec["paths"]), sorted(spec["paths"])
     record = spec["components"]["schemas"]["ChurnRecord"]
     assert record["properties"]["contract"]["enum"] == ["month-to-month", "one-year", "two-year"]
     assert record["properties"]["tenure_months"]["maximum"] == 72

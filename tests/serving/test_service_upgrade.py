@@ -4,31 +4,16 @@ an operator change it."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from tests.helpers.champions import churn_frame
-from tests.helpers.serving import Home, Server, records
-from tests.helpers.system import REPO
+from tests.helpers.serving import Home, Server, projects_with, records
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def projects_with(tmp_path: Path, change: dict[str, dict[str, object]]) -> Path:
-    """A projects folder whose churn project.yaml has ``change`` merged into its sections."""
-    folder = tmp_path / "projects"
-    shutil.copytree(REPO / "projects" / "churn", folder / "churn")
-    path = folder / "churn" / "project.yaml"
-    contract = yaml.safe_load(path.read_text())
-    for section, values in change.items():
-        contract[section] = {**contract.get(section, {}), **values}
-    path.write_text(yaml.safe_dump(contract, sort_keys=False))
-    return folder
 
 
 def test_new_settings_and_changed_thresholds_keep_the_champion_served(champion_home: Home, tmp_path: Path) -> None:
