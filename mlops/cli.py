@@ -24,14 +24,15 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from mlops import jobs, render
+from mlops.overview import publish_overview
 from mlops.story import run_story
 from monitoring.monitor import WindowSpec, monitor
-from pipelines.promotion import ABORTED, list_versions, rollback
+from pipelines.promotion import ABORTED, list_versions
 from pipelines.quarantine import list_quarantine, read_report, replay, retire
 from pipelines.training import train
 from projects.contract import ContractError, json_schema, list_projects
 from projects.errors import PlatformError
-from projects.settings import REPO_ROOT, disable_telemetry, load_settings
+from projects.settings import REPO_ROOT, disable_telemetry, load_settings, quiet_vendor_logs
 from projects.sources import generate_batches, ingest_files
 from projects.workspace import Workspace
 from serving.predict import predict_file
@@ -81,6 +82,7 @@ ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name (
 @app.callback()
 def _root() -> None:
     disable_telemetry()
+    quiet_vendor_logs()
 
 
 # ------------------------------------------------------------------------------------------- log
@@ -257,7 +259,7 @@ def promote_command(
 @app.command("rollback", short_help="Make the previous champion the champion again.")
 def rollback_command(project: ProjectOpt = "churn") -> None:
     """Make the previous champion the champion again; the demoted version is never auto-promoted again."""
-    render.print_rollback(rollback(Workspace.open(project)), console)
+    render.print_rollback(jobs.rollback_champion(Workspace.open(project)), console)
 
 
 @app.command("models", short_help="List model versions, aliases and decisions.")
@@ -347,9 +349,26 @@ def predict_command(
 
 # ------------------------------------------------------------------------------------------- the loop
 @app.command("run", short_help="Run the whole loop (what `make run` calls).")
-def run(project: ProjectOpt = "churn") -> None:
-    """Run the whole loop for a project on this machine (what `make run` calls); exit 1 if it stops."""
-    run_story(project)
+def run(
+    project: ProjectOpt = "churn",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One line per batch, not one per chapter.")] = False,
+) -> None:
+    """Run the whole loop for a project on this machine (what `make run` calls); exit 1 if it stops.
+
+    The last line printed is the run overview (reports/index.html under the data root).
+    """
+    run_story(project, verbose=verbose)
+
+
+@app.command("report", short_help="Rebuild the run overview page (reports/index.html).")
+def report(project: ProjectOpt = "churn") -> None:
+    """Rebuild the project's overview page from the registry and the data root, and bring every model card's
+    status line up to date (which alias the version holds now)."""
+    ws = Workspace.open(project)
+    marked = jobs.mark_cards(ws)
+    if marked:
+        console.print(f"model cards brought up to date: {', '.join('v' + v for v in marked)}", highlight=False)
+    console.print(f"overview: {publish_overview(ws)}", highlight=False)
 
 
 def main() -> None:

@@ -21,8 +21,8 @@ from typing import Any
 from monitoring.monitor import MonitorResult, WindowSpec, monitor
 from monitoring.trigger import TriggerDecision, act_on_drift, record_in_summary
 from pipelines.datasets import batch_records
-from pipelines.model_card import publish_model_card
-from pipelines.promotion import GateDecision, promote_if_better
+from pipelines.model_card import mark_all, publish_model_card
+from pipelines.promotion import GateDecision, RollbackResult, promote_if_better, rollback
 from pipelines.quarantine import list_quarantine
 from pipelines.training import TrainingError, TrainResult, split_batches, train
 from pipelines.validate import ValidationRun, validate_landing
@@ -65,9 +65,24 @@ def validate(ws: Workspace) -> ValidationRun:
 def gate(ws: Workspace, version: str | None = None) -> GateDecision:
     """The gate for ``version`` (default: the newest), then its model card (unless the gate refused to score)."""
     decision, evidence = promote_if_better(ws, version)
+    client = tracking.configure(ws.settings)
     if evidence is not None:
-        decision.model_card_url = publish_model_card(ws, tracking.configure(ws.settings), decision, evidence)
+        decision.model_card_url = publish_model_card(ws, client, decision, evidence)
+    if decision.champion_after != decision.champion_before:
+        mark_all(ws, client)  # the cards of the versions whose alias moved say so
     return decision
+
+
+def rollback_champion(ws: Workspace) -> RollbackResult:
+    """champion <- previous, then every model card's status line brought up to date."""
+    result = rollback(ws)
+    mark_all(ws, tracking.configure(ws.settings))
+    return result
+
+
+def mark_cards(ws: Workspace) -> list[str]:
+    """Bring every model card's status line up to date (``mlops report``); returns the versions rewritten."""
+    return mark_all(ws, tracking.configure(ws.settings))
 
 
 def train_and_gate(ws: Workspace) -> GatedTraining:
@@ -91,6 +106,7 @@ def retrain(ws: Workspace) -> dict[str, Any]:
         "decision": decision.decision,
         "reason": decision.reason,
         "champion_after": decision.champion_after,
+        "model_card": decision.model_card_url,
     }
 
 

@@ -268,8 +268,8 @@ def print_trigger(decision: TriggerDecision, console: Console) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ the story
-def print_run_summary(summary: dict[str, Any], path: str, console: Console) -> None:
-    """The last thing `make run` prints: what happened, why, where the reports are, where the seconds went."""
+def print_run_summary(summary: dict[str, Any], path: str, overview: str, console: Console) -> None:
+    """The last thing `make run` prints: what happened and why, the steps in order, every report, the overview."""
     table = Table(title=f"make run: {summary['project']}", show_header=False)
     table.add_column(style="bold")
     table.add_column()
@@ -281,17 +281,19 @@ def print_run_summary(summary: dict[str, Any], path: str, console: Console) -> N
         "promoted",
         "champion_after",
         "served_version",
-        "duration_s",
     ):
-        table.add_row(key, str(summary[key]))
+        table.add_row(key.replace("_", " "), str(summary[key]))
+    table.add_row("duration", f"{summary['duration_s']:.1f} s")
     table.add_row(
         "validated / quarantined", f"{len(summary['validated_batches'])} / {len(summary['quarantined_batches'])}"
     )
     table.add_row("why", str(summary["promotion_reason"] or summary["trigger_reason"]))
-    for kind, urls in summary["reports"].items():
-        if urls:
-            table.add_row(f"{kind} report", urls[-1])
     console.print(table)
-    slowest = sorted(summary["timings"].items(), key=lambda kv: -kv[1])
-    console.print("timings: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in slowest))
-    console.print(f"summary: {path}")
+    steps = summary["timings"].items()  # in step order: the story as it happened
+    console.print("steps: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in steps), highlight=False)
+    latest = {"validation": 1, "drift": 1}  # the newest of these; every model card (one per version)
+    for kind, urls in summary["reports"].items():
+        for url in urls[-latest.get(kind, len(urls)) :]:
+            console.print(f"{kind.replace('_', ' ')}: {url}", highlight=False)
+    console.print(f"run summary: {path}", highlight=False)
+    console.print(f"overview (every report, the whole story): {overview}", highlight=False)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.console import Console
 
 from mlops import jobs, render
+from mlops.overview import SUMMARY, publish_overview
 from pipelines.datasets import coerce_types, list_validated, validated_name
 from pipelines.validate import decided_stems, gate_totals
 from projects import tracking
@@ -53,6 +54,7 @@ class LoopError(PlatformError, RuntimeError):
 @dataclass
 class LoopState:
     ws: Workspace
+    verbose: bool = False  # one line per batch instead of one per chapter
     port: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
@@ -69,7 +71,8 @@ class LoopState:
         console.rule(f"[bold]{name}")
         started = time.perf_counter()
         try:
-            yield
+            with console.status(f"{name} ...", spinner="dots"):  # a live line while the step works (a TTY only)
+                yield
         except LoopError:
             raise
         except PlatformError as exc:
@@ -93,10 +96,15 @@ def land(state: LoopState, scenario: str, batches: int) -> list[str]:
         batches=batches,
         storage_options=state.ws.settings.storage_options(),
     )
-    for batch in landed:
-        console.print(f"landed {batch.name}" + (f" ({batch.rows} rows)" if batch.rows else ""))
     if not landed:
         console.print(f"no new batch from the {state.ws.project.source.kind} source")
+    elif state.verbose:
+        for batch in landed:
+            console.print(f"landed {batch.name}" + (f" ({batch.rows} rows)" if batch.rows else ""))
+    else:
+        rows = sum(b.rows or 0 for b in landed)
+        span = landed[0].name if len(landed) == 1 else f"{landed[0].name} .. {landed[-1].name}"
+        console.print(f"landed {len(landed)} batch(es): {span}" + (f" ({rows:,} rows)" if rows else ""))
     return [b.name for b in landed]
 
 
@@ -110,14 +118,22 @@ def newest_batches(state: LoopState, landed: list[str], count: int) -> list[str]
 def validate(state: LoopState) -> None:
     run = jobs.validate(state.ws)
     for result in run.results:
-        colour = "green" if result.status == "validated" else "yellow"
-        reasons = f": {'; '.join(result.reasons)[:160]}" if result.reasons else ""
-        console.print(f"[{colour}]{result.status:<11}[/] {result.batch}{reasons}")
-        if result.status == "quarantined":
-            console.print(f"            report: {result.report_urls.get('html', '')}")
         if "json" in result.report_urls:
             state.reports["validation"].append(result.report_urls.get("html") or result.report_urls["json"])
-    console.print(f"{len(run.results)} new batch(es); totals: {run.totals}")
+        if result.status != "quarantined" and not state.verbose:
+            continue
+        colour = "green" if result.status == "validated" else "yellow"
+        reasons = f": {'; '.join(result.reasons)[:160]}" if result.reasons else ""
+        console.print(f"[{colour}]{result.status:<11}[/] {result.batch}{reasons}", highlight=False)
+        if result.status == "quarantined":
+            console.print(f"            report: {result.report_urls.get('html', '')}", highlight=False)
+    counts = {status: sum(r.status == status for r in run.results) for status in ("validated", "quarantined")}
+    totals = ", ".join(f"{n} {name}" for name, n in run.totals.items())
+    console.print(
+        f"data gate: {len(run.results)} new batch(es), {counts['validated']} validated, "
+        f"{counts['quarantined']} quarantined (all batches: {totals})",
+        highlight=False,
+    )
 
 
 def train_and_gate(state: LoopState) -> None:
@@ -249,6 +265,9 @@ def monitor_and_act(state: LoopState, label: str) -> dict[str, Any]:
     if decision.outcome:
         outcome = decision.outcome
         console.print(f"retrained: version {outcome['version']} {outcome['decision']}: {outcome['reason']}")
+        if outcome.get("model_card"):
+            state.reports["model_card"].append(outcome["model_card"])
+            console.print(f"model card: {outcome['model_card']}", highlight=False)
     facts = {
         "drift_detected": result.drift_detected,
         "trigger": decision.to_dict(),
@@ -358,16 +377,9 @@ def build_summary(state: LoopState, duration: float) -> dict[str, Any]:
     }
 
 
-def write_summary(state: LoopState, summary: dict[str, Any]) -> str:
-    folder = state.ws.settings.home / "reports" / state.ws.name
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "run-summary.json"
-    path.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    return str(path)
-
-
-def run_story(project: str) -> dict[str, Any]:
-    state = LoopState(ws=Workspace.open(project))
+def run_story(project: str, verbose: bool = False) -> dict[str, Any]:
+    """The whole loop; the run summary and the overview page are written under the data root's reports/."""
+    state = LoopState(ws=Workspace.open(project), verbose=verbose)
     started = time.perf_counter()
     try:
         for name, fn in STEPS:
@@ -376,6 +388,7 @@ def run_story(project: str) -> dict[str, Any]:
         summary = build_summary(state, time.perf_counter() - started)
     finally:
         stop_service(state)
-    path = write_summary(state, summary)
-    render.print_run_summary(summary, path, console)
+    overview = publish_overview(state.ws, summary)
+    summary["overview"] = overview
+    render.print_run_summary(summary, state.ws.store.url("reports", SUMMARY), overview, console)
     return summary

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monitoring.drift import ColumnDrift, DriftOutcome, assess_drift, stratified_positions
+from monitoring.drift_page import evidently_name, render_page
 from pipelines.datasets import list_validated
 from pipelines.evaluation import metric
 from pipelines.features import encode_target
@@ -162,12 +163,13 @@ class MonitorResult:
     drifted_count: int
     share_drifted: float | None
     performance: Performance | None
-    report_url: str | None
+    report_url: str | None  # the drift page (monitoring/drift_page.py), Evidently's report embedded
     summary_url: str
     mlflow_run_id: str
     evaluated_at: dt.datetime
     warnings: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict, compare=False)
+    evidently_url: str | None = None  # Evidently's own report, beside the page
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -520,9 +522,12 @@ def publish(ws: Workspace, client: MlflowClient, result: MonitorResult, outcome:
     )
     client.log_text(run_id, summary, f"{REPORTS_FOLDER}/{stamp}.json")
     if outcome is not None:
-        html = outcome.html()
-        ws.store.write_text("reports", REPORTS_FOLDER, f"{stamp}.html", text=html)
-        client.log_text(run_id, html, f"{REPORTS_FOLDER}/{stamp}.html")
+        evidently = outcome.html()
+        ws.store.write_text("reports", REPORTS_FOLDER, evidently_name(stamp), text=evidently)
+        client.log_text(run_id, evidently, f"{REPORTS_FOLDER}/{evidently_name(stamp)}")
+        page = render_page(result.to_dict(), evidently_name(stamp))
+        ws.store.write_text("reports", REPORTS_FOLDER, f"{stamp}.html", text=page)
+        client.log_text(run_id, page, f"{REPORTS_FOLDER}/{stamp}.html")
 
 
 # --------------------------------------------------------------------------------------------- monitor
@@ -623,6 +628,7 @@ def _result(
         share_drifted=None if outcome is None else outcome.share_drifted,
         performance=performance,
         report_url=None if outcome is None else ws.store.url("reports", REPORTS_FOLDER, f"{stamp}.html"),
+        evidently_url=None if outcome is None else ws.store.url("reports", REPORTS_FOLDER, evidently_name(stamp)),
         summary_url=ws.store.url("reports", REPORTS_FOLDER, f"{stamp}.json"),
         mlflow_run_id=run.run_id,
         evaluated_at=run.end,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import posixpath
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import fsspec
 from filelock import FileLock, Timeout
 
+from monitoring.drift_page import render_page
 from monitoring.kubernetes import RetrainJobs, job_from_cronjob, retrain_cronjob, retrain_job_name
 from pipelines.datasets import list_validated
 from projects import registry, tracking
@@ -256,10 +258,15 @@ def act_on_drift(
 
 
 def record_in_summary(ws: Workspace, summary_url: str, decision: TriggerDecision) -> None:
-    """Add the trigger decision to the monitor's JSON summary: one file tells what was seen and what was done."""
+    """Add the trigger decision to the monitor's JSON summary and its drift page: one place tells what was seen
+    and what was done."""
     options = ws.settings.storage_options() if summary_url.startswith("s3://") else {}
     with fsspec.open(summary_url, "r", **options) as handle:
         summary = json.load(handle)
     summary["trigger"] = decision.to_dict()
     with fsspec.open(summary_url, "w", **options) as handle:
         json.dump(summary, handle, indent=2, default=str)
+    if summary.get("report_url"):  # the drift page shows what the trigger did, too
+        evidently = posixpath.basename(summary.get("evidently_url") or "") or None
+        with fsspec.open(summary["report_url"], "w", **options) as handle:
+            handle.write(render_page(summary, evidently))

@@ -16,10 +16,13 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from markupsafe import Markup, escape
+
 from pipelines.evaluation import THRESHOLD
 from pipelines.promotion import Evidence, GateDecision, Scorecard
 from projects import registry
-from projects.contract import Project, Task
+from projects.clock import iso_now
+from projects.contract import FairnessMetric, Project, Task
 from projects.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -29,6 +32,11 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
+FAIRNESS_VALUES = {  # what each group's number is, per fairness metric (pipelines.evaluation.fairness)
+    FairnessMetric.demographic_parity: "positive-prediction rate",
+    FairnessMetric.equal_opportunity: "true-positive rate",
+    FairnessMetric.group_error_gap: "mean absolute error",
+}
 IMPORTANCE_REPEATS = 3
 IMPORTANCE_MAX_ROWS = 2000
 SCORING = {
@@ -137,11 +145,13 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;p
 th{background:#f4f4f4}.pass{color:#0a7a28;font-weight:600}.fail{color:#b00020;font-weight:600}
 .na,.na td{color:#888}
 .badge{display:inline-block;padding:.2em .7em;border-radius:1em;color:#fff}
-.promoted{background:#0a7a28}.rejected,.aborted{background:#b00020}.unchanged,.pending{background:#777}
+.promoted,.champion{background:#0a7a28}.rejected,.aborted{background:#b00020}.unchanged,.pending,.none{background:#777}
+.previous{background:#57606a}.rolled_back{background:#9a6700}.status{font-size:1.1em}
 .plots img{margin:.3em;border:1px solid #eee}
 </style></head><body>
 <h1>Model card: {{ name }} <small>v{{ version }}</small></h1>
-<p><span class="badge {{ decision }}">{{ decision }}</span> {{ reason }}</p>
+{{ status }}
+<p>The gate's decision: <span class="badge {{ decision }}">{{ decision }}</span> {{ reason }}</p>
 <p>{{ description }}</p>
 <h2>Model</h2>
 <table>
@@ -167,11 +177,14 @@ th{background:#f4f4f4}.pass{color:#0a7a28;font-weight:600}.fail{color:#b00020;fo
 <table><tr><th>Input</th><th>Mean drop</th><th>Std</th></tr>
 {% for r in importance %}<tr><td>{{ r.feature }}</td><td>{{ '%.4f'|format(r.mean) }}</td>
 <td>{{ '%.4f'|format(r.std) }}</td></tr>{% endfor %}</table>
-{% if fairness_audited %}<h2>Fairness across {{ sensitive }} ({{ fairness_metric }})</h2>
-<table><tr><th>Group</th><th>Rows</th><th>v{{ version }}</th><th>{{ champion_label }}</th></tr>
+{% if fairness_audited %}<h2>Fairness across {{ sensitive }}: {{ fairness_value }} per group</h2>
+<p>Each cell is the group's {{ fairness_value }} on the holdout; the gap is the largest difference between two
+groups ({{ fairness_metric }}), which the gate compares with <code>gate.fairness.max_gap</code>.</p>
+<table><tr><th>Group</th><th>Rows</th><th>v{{ version }}: {{ fairness_value }}</th>
+<th>{{ champion_label }}: {{ fairness_value }}</th></tr>
 {% for g in fairness %}<tr><td>{{ g.group }}</td><td>{{ g.rows }}</td><td>{{ g.value }}</td>
 <td>{{ g.champion }}</td></tr>{% endfor %}
-<tr><th>Gap</th><td></td><td>{{ fairness_gap }}</td><td>{{ champion_gap }}</td></tr></table>
+<tr><th>Gap ({{ fairness_metric }})</th><td></td><td>{{ fairness_gap }}</td><td>{{ champion_gap }}</td></tr></table>
 {% else %}<h2 class="na">Fairness: not audited</h2>
 <p class="na">{{ fairness_note }}. Nothing was checked, so nothing passed: declare <code>schema.sensitive</code> and
 <code>gate.fairness</code> in project.yaml to audit it.</p>{% endif %}
@@ -238,6 +251,9 @@ def card_context(ws: Workspace, run: Run | None, decision: GateDecision, evidenc
         "fairness_audited": challenger.fairness.audited,
         "fairness_note": challenger.fairness.note,
         "fairness_metric": challenger.fairness.metric.value if challenger.fairness.metric else "",
+        "fairness_value": FAIRNESS_VALUES.get(challenger.fairness.metric, "value")
+        if challenger.fairness.metric
+        else "",
         "fairness": [
             {
                 "group": g["group"],
@@ -257,19 +273,88 @@ def card_context(ws: Workspace, run: Run | None, decision: GateDecision, evidenc
 def render(values: dict[str, Any]) -> str:
     from jinja2 import Environment
 
-    return Environment(autoescape=True).from_string(TEMPLATE).render(**values)
+    status = Markup(values.get("status_html", ""))  # noqa: S704 - status_block() escapes everything it holds
+    return Environment(autoescape=True).from_string(TEMPLATE).render(**values, status=status)
+
+
+# --------------------------------------------------------------------------------------------- status
+STATUS_START, STATUS_END = "<!-- mlops:status -->", "<!-- /mlops:status -->"
+
+
+def card_status(client: MlflowClient, project: str, version: str) -> tuple[str, str]:
+    """(status, sentence): what the version is now in the registry, which a card published earlier cannot know."""
+    name = registry.model_name(project)
+    mv = client.get_model_version(name, version)
+    tags = dict(mv.tags or {})
+    aliases = {registry.alias_version(client, project, a): a for a in (registry.PREVIOUS, registry.CHAMPION)}
+    if tags.get(registry.TAG_ROLLED_BACK) == "true":
+        return "rolled_back", f"rolled back at {tags.get(registry.TAG_ROLLED_BACK_AT, '?')}; never promoted again"
+    alias = aliases.get(version)
+    if alias == registry.CHAMPION:
+        return alias, f"the champion, serving since {tags.get(registry.TAG_PROMOTED_AT, '?')}"
+    if alias == registry.PREVIOUS:
+        return alias, "the previous champion: `mlops rollback` would restore it"
+    if tags.get(registry.TAG_DECISION) == "promoted":
+        return "none", "was champion; replaced since (see the run overview for the current one)"
+    return "none", "never champion"
+
+
+def status_block(status: str, sentence: str) -> str:
+    return (
+        f'{STATUS_START}<p class="status">Now: <span class="badge {escape(status)}">{escape(status.replace("_", " "))}'
+        f"</span> {escape(sentence)} <small>(as of {escape(iso_now())})</small></p>{STATUS_END}"
+    )
+
+
+def mark_status(ws: Workspace, client: MlflowClient, version: str) -> bool:
+    """Rewrite the status line of a published card to what the version is now; False if already right or absent.
+
+    Called whenever an alias moves (promotion, rollback): the card under the data root and its copy on the run.
+    """
+    name = f"v{version}.html"
+    if not ws.store.exists("reports", "model_cards", name):
+        return False
+    html = ws.store.read_text("reports", "model_cards", name)
+    start, end = html.find(STATUS_START), html.find(STATUS_END)
+    status, sentence = card_status(client, ws.name, version)
+    current = html[start:end] if start >= 0 and end > start else ""
+    if f'class="badge {status}"' in current and sentence in current:
+        return False
+    block = status_block(status, sentence)
+    if current:
+        html = html[:start] + block + html[end + len(STATUS_END) :]
+    else:  # a card published before status lines existed
+        html = html.replace("</h1>", "</h1>\n" + block, 1)
+    ws.store.write_text("reports", "model_cards", name, text=html)
+    run_id = client.get_model_version(registry.model_name(ws.name), version).run_id
+    if run_id:
+        _log_card(client, run_id, html)
+    return True
+
+
+def mark_all(ws: Workspace, client: MlflowClient) -> list[str]:
+    """Bring every published card's status line up to date; returns the versions rewritten."""
+    names = ws.store.list("reports", "model_cards", suffixes=(".html",))
+    versions = [n.removeprefix("v").removesuffix(".html") for n in names]
+    return [v for v in versions if v.isdigit() and mark_status(ws, client, v)]
+
+
+def _log_card(client: MlflowClient, run_id: str, html: str) -> None:
+    folder, filename = registry.ARTIFACT_MODEL_CARD.rsplit("/", 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / filename
+        path.write_text(html, encoding="utf-8")
+        client.log_artifact(run_id, str(path), artifact_path=folder)
 
 
 def publish_model_card(ws: Workspace, client: MlflowClient, decision: GateDecision, evidence: Evidence) -> str:
     """Render the card, save it under ``reports/model_cards/v<version>.html`` and log it on the version's run."""
     mv = evidence.version
     run = client.get_run(mv.run_id) if mv.run_id else None
-    html = render(card_context(ws, run, decision, evidence))
+    values = card_context(ws, run, decision, evidence)
+    values["status_html"] = status_block(*card_status(client, ws.name, decision.version))
+    html = render(values)
     url = ws.store.write_text("reports", "model_cards", f"v{decision.version}.html", text=html)
     if mv.run_id:
-        folder, filename = registry.ARTIFACT_MODEL_CARD.rsplit("/", 1)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / filename
-            path.write_text(html, encoding="utf-8")
-            client.log_artifact(mv.run_id, str(path), artifact_path=folder)
+        _log_card(client, mv.run_id, html)
     return url

@@ -27,6 +27,15 @@ def parse_utc(text: str | None) -> dt.datetime | None:
     return as_utc(dt.datetime.fromisoformat(text)) if text else None
 
 
+def readable(text: str | None) -> str:
+    """An ISO-8601 time as a person reads it on a page (to the second, UTC); any other text as it is."""
+    try:
+        moment = parse_utc(text)
+    except (TypeError, ValueError):
+        return str(text or "")
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else ""
+
+
 def file_stamp(moment: dt.datetime) -> str:
     """A compact sortable UTC stamp for file names: 20260115T093000Z."""
     return as_utc(moment).strftime("%Y%m%dT%H%M%SZ")

@@ -113,6 +113,15 @@ def load_settings() -> Settings:
     return Settings()
 
 
+QUIET = {"MLFLOW_LOGGING_LEVEL": "WARNING"}  # MLflow's INFO lines (database table creation) tell a user nothing
+
+
+def quiet_vendor_logs() -> None:
+    """Libraries' INFO chatter off by default; an explicit setting wins. Warnings and errors still show."""
+    for name, value in QUIET.items():
+        os.environ.setdefault(name, value)
+
+
 def disable_telemetry(settings: Settings | None = None) -> None:
     """Turn vendor telemetry off unless the user opted in (MLOPS_TELEMETRY=true).
 

@@ -30,7 +30,7 @@ def run_once() -> tuple[float, dict[str, object]]:
             timeout=900,
         )
         wall = time.perf_counter() - started
-        summary = json.loads((Path(home) / "reports" / "churn" / "run-summary.json").read_text())
+        summary = json.loads((Path(home) / "data" / "churn" / "reports" / "run-summary.json").read_text())
     return wall, summary
 
 

@@ -125,7 +125,7 @@ def test_make_run_closes_the_loop_and_reruns(tmp_path: Path) -> None:
     home = tmp_path / ".mlops"
     result = make("run", "PROJECT=churn", home=home)
     assert result.returncode == 0, f"make run failed:\n{result.stdout[-6000:]}\n{result.stderr[-4000:]}"
-    summary = json.loads((home / "reports" / "churn" / "run-summary.json").read_text())
+    summary = json.loads((home / "data" / "churn" / "reports" / "run-summary.json").read_text())
     data = home / "data" / "churn"
 
     # the data gate: every landed batch is either validated or quarantined, and the corrupt one is quarantined
@@ -162,6 +162,18 @@ def test_make_run_closes_the_loop_and_reruns(tmp_path: Path) -> None:
     assert summary["duration_s"] > 0
     assert set(summary["timings"]) >= {"normal traffic", "monitor after the shift"}
 
+    # one page tells it: the last line printed is the overview, which links every version's card
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.endswith(f"file://{data}/reports/index.html"), last
+    page = (data / "reports" / "index.html").read_text()
+    for version in {"1", summary["retrained_version"]}:
+        assert f'href="model_cards/v{version}.html"' in page, f"the overview links v{version}'s card"
+        assert f"model_cards/v{version}.html" in result.stdout, f"v{version}'s card path is printed"
+    assert "breakage" in page, "the quarantined batch is on the overview"
+    first_card = (data / "reports" / "model_cards" / "v1.html").read_text()
+    if summary["promoted"]:
+        assert 'Now: <span class="badge previous">' in first_card, "v1's card says it is the previous champion now"
+
     # the README's commands, exactly as written, on this state
     scored_input = tmp_path / "scored-me.csv"
     scored_input.write_text((data / "landing" / "2026-01-12_market_shift.csv").read_text())
@@ -173,7 +185,7 @@ def test_make_run_closes_the_loop_and_reruns(tmp_path: Path) -> None:
     # re-running on existing state continues the story instead of crashing
     again = make("run", home=home)
     assert again.returncode == 0, f"second make run failed:\n{again.stdout[-6000:]}\n{again.stderr[-4000:]}"
-    second = json.loads((home / "reports" / "churn" / "run-summary.json").read_text())
+    second = json.loads((home / "data" / "churn" / "reports" / "run-summary.json").read_text())
     assert second["champion_before"] is not None
     assert len(second["validated_batches"]) > len(validated), "the story continued with new batches"
 
@@ -228,7 +240,7 @@ def test_make_run_runs_a_project_fed_by_files(tmp_path: Path) -> None:
         ["make", "run", "PROJECT=telco"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False
     )
     assert done.returncode == 0, f"{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
-    summary = json.loads((home / "reports" / "telco" / "run-summary.json").read_text())
+    summary = json.loads((home / "data" / "telco" / "reports" / "run-summary.json").read_text())
     assert len(summary["validated_batches"]) == 6
     assert summary["quarantined_batches"] == []
     assert summary["champion_after"] == "1"
@@ -244,7 +256,7 @@ def test_make_run_closes_the_loop_of_the_regression_example(tmp_path: Path) -> N
     home = tmp_path / ".mlops"
     result = make("run", "PROJECT=demand", home=home)
     assert result.returncode == 0, f"make run failed:\n{result.stdout[-6000:]}\n{result.stderr[-4000:]}"
-    summary = json.loads((home / "reports" / "demand" / "run-summary.json").read_text())
+    summary = json.loads((home / "data" / "demand" / "reports" / "run-summary.json").read_text())
     assert summary["drift_detected_on_normal_traffic"] is False
     assert summary["drift_detected"] is True, "the price war is seen in the served traffic"
     assert summary["retrain_triggered"] is True

@@ -51,7 +51,8 @@ def test_json_summary_matches_the_html_report(drifted: tuple[Trained, MonitorRes
     assert result.report_url
     assert result.summary_url
     summary = json.loads(Path(result.summary_url.removeprefix("file://")).read_text())
-    html = Path(result.report_url.removeprefix("file://")).read_text()
+    assert result.evidently_url
+    html = Path(result.evidently_url.removeprefix("file://")).read_text()
     in_html = _html_columns(html)
     assert set(in_html) == {c["column"] for c in summary["columns"]}, sorted(in_html)
     for column in summary["columns"]:
@@ -92,7 +93,7 @@ def test_metrics_and_reports_are_logged_to_the_monitoring_experiment(drifted: tu
         assert run.data.metrics[f"drift.score.{column.column}"] == pytest.approx(column.score)
     artifacts = {a.path for a in client.list_artifacts(result.mlflow_run_id, "drift")}
     stamp = Path(result.summary_url).stem
-    assert {f"drift/{stamp}.html", f"drift/{stamp}.json"} <= artifacts, artifacts
+    assert {f"drift/{stamp}.html", f"drift/{stamp}.evidently.html", f"drift/{stamp}.json"} <= artifacts, artifacts
 
 
 def test_baseline_traffic_is_no_dataset_drift(trained: Trained, tmp_path: Path) -> None:
