@@ -125,6 +125,7 @@ SAFE_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "the code sets its own default",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "the code sets its own default",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "the code sets its own default",
+    "PROMETHEUS_MULTIPROC_DIR": "the server sets it: a directory per instance under MLOPS_HOME/metrics (an emptyDir)",
 }
 # What must be set where the platform's code runs in the cluster (else it would use a laptop default: SQLite
 # and files in an emptyDir, or an in-process retrain), by role.
