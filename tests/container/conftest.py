@@ -49,7 +49,12 @@ def images(engine: None) -> BuiltImages:
             f"no base image: {os.environ.get('BASE_IMAGE', containers.DEFAULT_BASE)} cannot be pulled and "
             f"{containers.OFFLINE_BASE} does not exist; make it with infra/scripts/offline-base-image.sh"
         )
-    built = containers.build_images(base)  # type: ignore[arg-type]
+    reuse = os.environ.get("MLOPS_CONTAINER_IMAGE_TAG")
+    if reuse and all(containers.image_exists(f"mlops-{n}:{reuse}") for n in containers.IMAGES):
+        # Images built before (IMAGE_TAG=<tag> make images), e.g. while the working tree is mid-edit.
+        built = BuiltImages(tag=reuse, base=base, seconds=0.0)  # type: ignore[arg-type]
+    else:
+        built = containers.build_images(base)  # type: ignore[arg-type]
     REPORT["build (3 images, through build-images.sh)"] = f"{built.seconds:.1f} s from {built.base}"
     for name in containers.IMAGES:
         REPORT[f"size mlops-{name}"] = f"{containers.image_size_mb(built.ref(name)):.0f} MB"
@@ -201,8 +206,43 @@ def serving(
         yield Running(cid, url, {"record": record, "first_200_s": seconds})
 
 
+@pytest.fixture(scope="session")
+def kind_images(images: BuiltImages) -> dict[str, str]:
+    """Every image the kind overlay names -> the local image the harness runs: ours as built, the two upstream
+    ones as substitutes built for the harness only (tests/container/substitutes/, each saying what differs)."""
+    from tests.helpers.kube_docker import RUN_REPORT, build_substitutes
+
+    built = build_substitutes(images.base)
+    for upstream, (local, seconds) in built.items():
+        RUN_REPORT[f"substitute {local} for {upstream}: build"] = f"{seconds:.1f} s"
+    return {
+        **{f"mlops-{n}:{images.tag}": images.ref(n) for n in containers.IMAGES},
+        **{u: b[0] for u, b in built.items()},
+    }
+
+
+@pytest.fixture(scope="session")
+def kind_objects(images: BuiltImages, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """The kind overlay for churn, rendered by k8s/render.py with the tag of the images just built."""
+    from tests.helpers.kube import load_objects, run_render
+
+    out = tmp_path_factory.mktemp("kind-render")
+    done = run_render(
+        "--overlay", "kind", "--project", "churn", "--image-tag", images.tag, "--out", str(out), "--stdout"
+    )
+    if done.returncode != 0:
+        unavailable(f"k8s/render.py could not render the kind overlay (kubectl's kustomize): {done.stderr[-500:]}")
+    return load_objects(done.stdout)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from tests.helpers.kube_docker import RUN_REPORT
+
     if REPORT:
         terminalreporter.section("container images and start-up (measured on this machine)")
         for key, value in REPORT.items():
+            terminalreporter.write_line(f"{key}: {value}")
+    if RUN_REPORT:
+        terminalreporter.section("the kind overlay's pod specs in Docker (measured on this machine)")
+        for key, value in RUN_REPORT.items():
             terminalreporter.write_line(f"{key}: {value}")

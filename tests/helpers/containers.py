@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers.system import REPO
+from tests.helpers.system import REPO, free_port_on
 
 DEFAULT_BASE = "python:3.11-slim"
 OFFLINE_BASE = os.environ.get("OFFLINE_BASE_IMAGE", "mlops-base:bookworm-python3.11")
@@ -186,12 +185,6 @@ def wait_for(url: str, timeout: float, cid: str | None = None, method: str = "GE
             break
         time.sleep(0.2)
     raise TimeoutError(f"{method} {url} not 200 after {timeout:.0f}s ({last})" + (f"\n{logs(cid)}" if cid else ""))
-
-
-def free_port_on(address: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((address, 0))
-        return int(sock.getsockname()[1])
 
 
 def postgres_bin() -> Path | None:

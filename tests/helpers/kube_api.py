@@ -11,6 +11,11 @@ server would answer it, and nothing else:
   resources, resourceNames), and 401 without the token.
 
 Every Job it is asked to create is kept (``created``) so a test can check or run its body.
+
+For the pods the Docker harness runs (tests/helpers/kube_docker.py) it listens on the Docker network's gateway
+(``host``) and writes what the kubelet mounts at /var/run/secrets/kubernetes.io/serviceaccount
+(``service_account_files``: token, ca.crt, namespace); the harness sets KUBERNETES_SERVICE_HOST/PORT to it, which
+is what a client's in-cluster configuration reads (lightkube's ``KubeConfig.from_service_account``).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from tests.helpers.system import free_port
+from tests.helpers.system import free_port_on
 
 
 @dataclass
@@ -42,9 +47,10 @@ class StandInApi:
     created: list[dict[str, Any]] = field(default_factory=list)
     denied: list[str] = field(default_factory=list)
     host: str = "127.0.0.1"
+    port: int = 0
 
     def __post_init__(self) -> None:
-        self.port = free_port()
+        self.port = self.port or free_port_on(self.host)
         self.cert, self.key = self.folder / "api.crt", self.folder / "api.key"
         subprocess.run(
             ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=kubernetes",
@@ -76,6 +82,14 @@ class StandInApi:
         }
         path.write_text(yaml.safe_dump(config))
         return path
+
+    def service_account_files(self, folder: Path) -> Path:
+        """The files a pod's service-account volume holds (token, ca.crt, namespace), written into ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "token").write_text(self.token)
+        (folder / "ca.crt").write_bytes(self.cert.read_bytes())
+        (folder / "namespace").write_text(self.namespace)
+        return folder
 
     # -- serving ---------------------------------------------------------------------------------------
     def start(self) -> StandInApi:

@@ -9,6 +9,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
+    return free_port_on("127.0.0.1")
+
+
+def free_port_on(address: str) -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((address, 0))
         return int(sock.getsockname()[1])
