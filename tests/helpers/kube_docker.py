@@ -594,7 +594,7 @@ class Cluster:
         while not self._stop.is_set():
             with self._lock:
                 pods = [p for p in self.pods if p.plan.restart_policy == "Always" and p.fatal is None]
-            states = states_of([r.cid for p in pods for r in p.running.values()])
+            states = states_of([r.cid for p in pods for r in p.running.values() if not r.plan.init])
             changed = False
             for pod in pods:
                 changed |= self.tend(pod, states)
@@ -605,7 +605,8 @@ class Cluster:
     def tend(self, pod: Pod, states: dict[str, tuple[bool, int]]) -> bool:
         """One look at a long-running pod: restart what exited or failed liveness, run the due probes."""
         now = time.monotonic()
-        for running in list(pod.running.values()):
+        apps = [r for r in pod.running.values() if not r.plan.init]  # init containers ran to completion already
+        for running in apps:
             alive, code = states.get(running.cid, (False, -1))
             if not alive:
                 self.crashed(pod, running, code, now)
@@ -621,7 +622,7 @@ class Cluster:
                 running.started_ok = True
             if "readiness" not in running.plan.probes:
                 running.ready = running.started_ok
-        ready = bool(pod.running) and all(r.ready for r in pod.running.values())
+        ready = bool(apps) and all(r.ready for r in apps)
         changed, pod.ready = ready != pod.ready, ready
         return changed
 
