@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.helpers.champions import churn_frame
-from tests.helpers.serving import Home, MlflowServer, Server, records
+from tests.helpers.serving import Home, MlflowServer, Server, raw_http, records, status_of
 from tests.helpers.system import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -116,6 +116,10 @@ def test_two_services_on_one_host_keep_their_own_metrics(champion_home: Home, tm
             assert _predictions(single) == 7, "the first service shows the second one's series"
             folders = sorted(p.name for p in (home.path / "metrics").iterdir())
             assert len(folders) == 2, folders
+            shared = home.path / "bentoml" / "prometheus_multiproc_dir"
+            assert not shared.exists() or not any(shared.iterdir()), "nothing is written to BentoML's shared folder"
+            silent = raw_http(pair.port, b"", timeout=60)  # bentoml serve's workers bound request heads too
+            assert status_of(silent) == 408, silent[:200]
     assert not any((home.path / "metrics").glob(f"churn-{single.proc.pid if single.proc else 0}-*")), (
         "the single-process server removes its folder when it stops"
     )
