@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
 .PHONY: help setup run test test-fast lint fmt typecheck bench bench-serving clean clean-state images stack-up stack-down \
-	k8s-render k8s-check
+	k8s-render k8s-check screenshots
 
 help: ## List every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -62,6 +62,9 @@ k8s-render: $(STAMP) ## Render the Kubernetes manifests of OVERLAY (kind, produc
 
 k8s-check: $(STAMP) ## Offline manifest checks: render, kubernetes-validate --strict, checkov, cross-checks
 	$(BIN)/pytest tests/k8s -q
+
+screenshots: $(STAMP) ## Screenshots of the overview, a model card and the drift page from a real run (docs/images)
+	$(BIN)/python -m tests.screenshots
 
 bench-serving: $(STAMP) ## Serving benchmark only: BentoML vs bare FastAPI vs in-process (wrk pinned to one core)
 	$(BIN)/python -m tests.benchmarks serving

@@ -30,6 +30,7 @@ from monitoring.monitor import WindowSpec, monitor
 from pipelines.promotion import ABORTED, list_versions
 from pipelines.quarantine import list_quarantine, read_report, replay, retire
 from pipelines.training import train
+from projects import registry
 from projects.contract import ContractError, json_schema, list_projects
 from projects.errors import PlatformError
 from projects.settings import REPO_ROOT, disable_telemetry, load_settings, quiet_vendor_logs
@@ -330,6 +331,34 @@ def serve_command(
     console.print(f"serving [bold]{project}[/] on http://127.0.0.1:{port} with {workers} worker(s)")
     sys.stdout.flush()
     os.execve(sys.executable, args, env)  # noqa: S606 - BentoML takes this process, so signals reach it
+
+
+@app.command("ui", short_help="MLflow's UI on this project's registry (answers in seconds).")
+def ui_command(
+    project: ProjectOpt = "churn",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1.")] = 5000,
+) -> None:
+    """Open MLflow's UI on the tracking store the platform uses, and say where the project's pages are.
+
+    One worker and no job runner (`mlflow ui` alone starts four workers and a job runner: ~35 s before it
+    answers). With a tracking server (MLOPS_TRACKING_URI=http...) nothing is started: its address is printed.
+    """
+    ws = Workspace.open(project)
+    store = ws.settings.tracking_url
+    base = store.rstrip("/") if store.startswith(("http://", "https://")) else f"http://127.0.0.1:{port}"
+    console.print(
+        f"the registered model: {base}/#/models/{registry.model_name(project)}\n"
+        f"its training runs (tick two, Compare): {base}/#/experiments (experiment {project!r})\n"
+        "MLflow 3 opens in its GenAI view: the registry and the runs are under 'Model training'",
+        highlight=False,
+    )
+    if store.startswith(("http://", "https://")):
+        return
+    args = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store, "--workers", "1"]
+    args += ["--host", "127.0.0.1", "--port", str(port)]
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    sys.stdout.flush()
+    os.execve(sys.executable, args, env)  # noqa: S606 - the server takes this process, so Ctrl-C reaches it
 
 
 @app.command("predict", short_help="Score a file offline with the champion.")

@@ -51,6 +51,7 @@ class VersionRow:
     champion_version: str
     holdout: str
     card: str | None  # href relative to the page
+    checks: list[dict[str, str]] = field(default_factory=list)  # name, status, detail (the gate's JSON tag)
 
 
 @dataclass(frozen=True)
@@ -138,9 +139,20 @@ def versions(ws: Workspace) -> tuple[list[VersionRow], str | None, str | None]:
                 champion_version=_fmt(tags.get(f"{gate}champion.version")).split(".")[0],
                 holdout=tags.get(f"{gate}holdout_batches", "").replace(",", ", "),
                 card=f"model_cards/{card}" if card in cards else None,
+                checks=gate_checks(tags),
             )
         )
     return rows, champion, previous
+
+
+def gate_checks(tags: dict[str, str]) -> list[dict[str, str]]:
+    """The gate's checks as it recorded them (``mlops.gate``); a version gated before that tag: from its reason."""
+    try:
+        checks = json.loads(tags[registry.TAG_GATE])["checks"]
+    except (KeyError, ValueError, TypeError):
+        reason = tags.get(registry.TAG_REASON, "")
+        return [{"name": "", "status": "", "detail": part} for part in reason.split(": ", 1)[-1].split("; ") if part]
+    return [{"name": c.get("name", ""), "status": c.get("status", ""), "detail": c.get("detail", "")} for c in checks]
 
 
 def drift_runs(ws: Workspace) -> list[DriftRun]:

@@ -21,7 +21,7 @@ from markupsafe import Markup, escape
 from pipelines.evaluation import THRESHOLD
 from pipelines.promotion import Evidence, GateDecision, Scorecard
 from projects import registry
-from projects.clock import iso_now
+from projects.clock import iso_now, readable
 from projects.contract import FairnessMetric, Project, Task
 from projects.workspace import Workspace
 
@@ -288,10 +288,11 @@ def card_status(client: MlflowClient, project: str, version: str) -> tuple[str, 
     tags = dict(mv.tags or {})
     aliases = {registry.alias_version(client, project, a): a for a in (registry.PREVIOUS, registry.CHAMPION)}
     if tags.get(registry.TAG_ROLLED_BACK) == "true":
-        return "rolled_back", f"rolled back at {tags.get(registry.TAG_ROLLED_BACK_AT, '?')}; never promoted again"
+        when = readable(tags.get(registry.TAG_ROLLED_BACK_AT)) or "?"
+        return "rolled_back", f"rolled back at {when}; never promoted again"
     alias = aliases.get(version)
     if alias == registry.CHAMPION:
-        return alias, f"the champion, serving since {tags.get(registry.TAG_PROMOTED_AT, '?')}"
+        return alias, f"the champion, serving since {readable(tags.get(registry.TAG_PROMOTED_AT)) or '?'}"
     if alias == registry.PREVIOUS:
         return alias, "the previous champion: `mlops rollback` would restore it"
     if tags.get(registry.TAG_DECISION) == "promoted":
@@ -302,7 +303,7 @@ def card_status(client: MlflowClient, project: str, version: str) -> tuple[str, 
 def status_block(status: str, sentence: str) -> str:
     return (
         f'{STATUS_START}<p class="status">Now: <span class="badge {escape(status)}">{escape(status.replace("_", " "))}'
-        f"</span> {escape(sentence)} <small>(as of {escape(iso_now())})</small></p>{STATUS_END}"
+        f"</span> {escape(sentence)} <small>(as of {escape(readable(iso_now()))})</small></p>{STATUS_END}"
     )
 
 

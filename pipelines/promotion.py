@@ -32,7 +32,7 @@ from pipelines.evaluation import BehaviourResult, FairnessResult, all_metrics, a
 from pipelines.features import encode_target, model_scores
 from pipelines.training import load_holdout
 from projects import registry, tracking
-from projects.clock import iso_now
+from projects.clock import iso_now, utc_now
 from projects.contract import Gate, Project
 from projects.errors import PlatformError
 from projects.inference_log import typed_frame
@@ -300,10 +300,18 @@ def move_champion(client: MlflowClient, project: str, version: str, expected: st
     return PROMOTED, ""
 
 
-def _write_decision(client: MlflowClient, project: str, decision: GateDecision) -> None:
-    name = registry.model_name(project)
-    tags = {f"{registry.TAG_GATE_PREFIX}{k}": _fmt(v) for k, v in decision.numbers.items()}
+def gate_tagged(gate: Gate) -> set[str]:
+    """The numbers tagged one by one (what the code and a person filtering versions read); the rest go in TAG_GATE."""
+    return {f"challenger.{gate.metric}", f"champion.{gate.metric}", "champion.version", "fairness_gap"}
+
+
+def _write_decision(client: MlflowClient, ws: Workspace, decision: GateDecision, run_id: str | None) -> None:
+    """The decision on the version (a few legible tags, one JSON tag, a Markdown description) and on its run."""
+    name, gate = registry.model_name(ws.name), ws.project.gate
+    tagged = gate_tagged(gate)
+    tags = {f"{registry.TAG_GATE_PREFIX}{k}": _fmt(v) for k, v in decision.numbers.items() if k in tagged}
     tags[f"{registry.TAG_GATE_PREFIX}holdout_batches"] = ",".join(decision.holdout_batches)
+    tags[registry.TAG_GATE] = gate_json(decision)
     tags[registry.TAG_DECISION] = decision.decision
     tags[registry.TAG_REASON] = decision.reason[:4900]
     fairness = next((c for c in decision.checks if c.name == "fairness"), None)
@@ -315,6 +323,62 @@ def _write_decision(client: MlflowClient, project: str, decision: GateDecision) 
         tags[registry.TAG_PROMOTED_AT] = iso_now()
     for key, value in tags.items():
         client.set_model_version_tag(name, decision.version, key, value)
+    card = ws.store.url("reports", "model_cards", f"v{decision.version}.html")
+    client.update_model_version(name, decision.version, description=version_description(decision, gate, card))
+    if run_id:
+        _write_run(client, run_id, decision)
+
+
+def gate_json(decision: GateDecision, limit: int = 4900) -> str:
+    """Every number and every check in one tag value (MLflow caps a tag at 5,000 characters: details go first)."""
+    numbers = {k: None if math.isnan(v) else v for k, v in decision.numbers.items()}
+    checks = [{"name": c.name, "status": c.status, "detail": c.detail} for c in decision.checks]
+    text = json.dumps({"numbers": numbers, "checks": checks}, separators=(",", ":"))
+    if len(text) > limit:
+        checks = [{"name": c.name, "status": c.status} for c in decision.checks]
+        text = json.dumps({"numbers": numbers, "checks": checks}, separators=(",", ":"))
+    return text[:limit]
+
+
+def version_description(decision: GateDecision, gate: Gate, card_url: str) -> str:
+    """What MLflow shows on the version's page: the decision, both models on the same holdout, every check."""
+    numbers, version = decision.numbers, decision.version
+    champion = f"v{decision.champion_before}" if "champion.version" in numbers else None
+    after = f"v{decision.champion_after}" if decision.champion_after else "none"
+    lines = [f"**{decision.decision}**: the champion is now {after}.", ""]
+    where = ", ".join(decision.holdout_batches)
+    rows = int(numbers.get("holdout_rows", 0))
+    lines.append(f"Scored on the out-of-time holdout {where} ({rows} rows)" + (", both models." if champion else "."))
+    lines += ["", f"| metric | v{version} (this version) |" + (f" {champion} (champion) |" if champion else "")]
+    lines.append("|---|---:|" + ("---:|" if champion else ""))
+    keys = sorted(k.removeprefix("challenger.") for k in numbers if k.startswith("challenger."))
+    for key in sorted(keys, key=lambda k: k != gate.metric):  # the gate's metric first
+        label = f"**{key}** (the gate's)" if key == gate.metric else key
+        row = f"| {label} | {_cell(numbers[f'challenger.{key}'])} |"
+        lines.append(row + (f" {_cell(numbers.get(f'champion.{key}', math.nan))} |" if champion else ""))
+    lines += ["", "Checks:", ""]
+    lines += [f"- {c.status}: {c.name}: {c.detail}" for c in decision.checks]
+    lines += ["", f"Model card: {card_url} (and this run's artifact `{registry.ARTIFACT_MODEL_CARD}`)."]
+    return "\n".join(lines)
+
+
+def _write_run(client: MlflowClient, run_id: str, decision: GateDecision) -> None:
+    """The challenger's run carries the decision and both models' scores on the gate's holdout as metrics, so
+    MLflow's Compare shows the comparison the gate made (the run's own metrics are on its training holdout)."""
+    from mlflow.entities import Metric, RunTag
+
+    stamp = int(utc_now().timestamp() * 1000)
+    metrics = [
+        Metric(f"gate.{k}", v, stamp, 0)
+        for k, v in decision.numbers.items()
+        if k.startswith(("challenger.", "champion.")) and k != "champion.version" and math.isfinite(v)
+    ]
+    tags = [RunTag(registry.TAG_DECISION, decision.decision), RunTag(registry.TAG_REASON, decision.reason[:4900])]
+    client.log_batch(run_id, metrics=metrics, tags=tags)
+
+
+def _cell(value: float) -> str:
+    return "" if math.isnan(value) else f"{value:.4f}"
 
 
 def _fmt(value: float) -> str:
@@ -404,7 +468,7 @@ def promote_if_better(ws: Workspace, version: str | None = None) -> tuple[GateDe
             if outcome == ABORTED:
                 decision.decision, decision.reason = ABORTED, abort_reason
             decision.champion_after = alias_version(client, ws.name, registry.CHAMPION)
-        _write_decision(client, ws.name, decision)
+        _write_decision(client, ws, decision, mv.run_id)
     return decision, evidence
 
 

@@ -27,7 +27,9 @@ TAG_PROMOTED_AT = "mlops.promoted_at"  # ISO time this version became champion
 TAG_ROLLED_BACK = "mlops.rolled_back"  # "true": automation must never promote it again
 TAG_ROLLED_BACK_AT = "mlops.rolled_back_at"  # ISO time it lost the champion alias by rollback
 TAG_REPLACED = "mlops.replaced"  # the champion version this one replaced (rollback restores "previous" from it)
-TAG_GATE_PREFIX = "mlops.gate."  # every number the gate used, e.g. mlops.gate.challenger.roc_auc
+TAG_GATE_PREFIX = "mlops.gate."  # the gate's numbers the code reads, one tag each (GATE_TAGGED), e.g.
+# mlops.gate.challenger.roc_auc; every number it used and every check are in the one JSON tag TAG_GATE
+TAG_GATE = "mlops.gate"  # JSON: {"numbers": {...}, "checks": [{"name", "status", "detail"}]}
 TAG_FAIRNESS = "mlops.fairness"  # "audited", or "not audited: <why>" (never counted as a pass)
 TAG_EXAMPLE = "mlops.example"  # JSON: per-column medians and modes of the training rows (the docs' example record)
 

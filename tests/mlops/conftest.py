@@ -1,5 +1,6 @@
-"""Fixtures of the composer's tests: the registry workspace of the pipelines suite (tests/helpers/registry.py)."""
+"""Fixtures of the composer's tests (defined in tests/helpers, registered here)."""
 
+from tests.helpers.loop import looped
 from tests.helpers.registry import baseline, churn_project_session, migrated_db, ws
 
-__all__ = ["baseline", "churn_project_session", "migrated_db", "ws"]
+__all__ = ["baseline", "churn_project_session", "looped", "migrated_db", "ws"]

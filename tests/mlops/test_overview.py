@@ -7,7 +7,6 @@ asset is remote, and every number shown is the one the registry or the monitorin
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -18,13 +17,8 @@ from typer.testing import CliRunner
 from mlops import jobs
 from mlops.cli import app
 from mlops.overview import publish_overview
-from pipelines.promotion import load_version
 from projects import registry
-from projects.clock import utc_now
-from projects.sources import land_next
 from projects.workspace import Workspace
-from tests.helpers import builders
-from tests.helpers.monitoring import serve
 from tests.helpers.registry import tags_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -46,24 +40,6 @@ def assert_self_contained(page: Path) -> None:
     for href in found:
         assert "://" not in href, f"{page}: {href} is not relative to the page"
         assert (page.parent / href).resolve().is_file(), f"{page}: {href} does not resolve to a file"
-
-
-@pytest.fixture
-def looped(ws: Workspace) -> Workspace:
-    """v1 trained on the baseline, a broken batch quarantined, shifted traffic and labels, drift, retraining."""
-    land_next(ws.project, ws.store, scenario="breakage", batches=1)
-    assert [r.status for r in jobs.validate(ws).results] == ["quarantined"]
-    first = jobs.train_and_gate(ws).decision
-    assert first.promoted, first.reason
-    promoted_at = dt.datetime.fromisoformat(tags_of(ws, "1")[registry.TAG_PROMOTED_AT])
-    shifted = builders.churn_batches(ws.project, batches=12, rows=600, scenario="market_shift")[-4:]  # 9-12 January
-    builders.write_validated(ws.store, shifted)  # their labels arrived
-    traffic = builders.concat(builders.churn_batches(ws.project, batches=2, rows=600, scenario="market_shift"))
-    serve(ws, load_version("churn", "1"), "1", traffic, promoted_at + dt.timedelta(seconds=1), utc_now())
-    result, decision = jobs.monitor_and_trigger(ws)
-    assert result.drift_detected is True, result.to_json()
-    assert decision.action == "retrain", decision.reason
-    return ws
 
 
 def test_the_overview_tells_the_loop_from_the_registry_and_the_data_root(looped: Workspace) -> None:

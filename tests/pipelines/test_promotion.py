@@ -58,6 +58,34 @@ def test_worse_challenger_is_never_promoted(ws: Workspace):
     assert tags_of(ws, "2")[registry.TAG_DECISION] == REJECTED, "a failing challenger stays registered with its reason"
 
 
+def test_mlflow_shows_what_the_gate_saw_on_the_version_and_the_run(ws: Workspace):
+    """The version's description tables both models on the same holdout; the run logs them as metrics (so
+    Compare shows the gate's comparison, not each run on its own holdout); a few legible tags, one JSON tag."""
+    train_and_gate(ws)
+    worse = train_and_gate(variant(ws, builders.dummy(ws.project))).decision
+    client = client_for(ws)
+    mv = client.get_model_version("churn", "2")
+    metric = ws.project.gate.metric
+    challenger, champion = worse.numbers[f"challenger.{metric}"], worse.numbers[f"champion.{metric}"]
+    assert mv.description.startswith("**rejected**: the champion is now v1."), mv.description
+    assert f"| **{metric}** (the gate's) | {challenger:.4f} | {champion:.4f} |" in mv.description, mv.description
+    assert "| v2 (this version) | v1 (champion) |" in mv.description
+    assert "- fail: improvement:" in mv.description, "every check with its result"
+    assert "reports/model_cards/v2.html" in mv.description, "a link to the card"
+
+    run = client.get_run(mv.run_id)
+    assert run.data.metrics[f"gate.challenger.{metric}"] == pytest.approx(challenger)
+    assert run.data.metrics[f"gate.champion.{metric}"] == pytest.approx(champion), "the champion, same holdout"
+    assert run.data.tags[registry.TAG_DECISION] == REJECTED, "the run says what became of it"
+
+    gate_tags = [k for k in mv.tags if k.startswith(registry.TAG_GATE_PREFIX)]
+    assert len(gate_tags) <= 5, f"a legible list, not every number: {gate_tags}"
+    recorded = json.loads(mv.tags[registry.TAG_GATE])
+    assert recorded["numbers"][f"champion.{metric}"] == pytest.approx(champion)
+    assert {c["name"] for c in recorded["checks"]} >= {"floor", "improvement", "fairness"}
+    assert "(same holdout)" in next(c["detail"] for c in recorded["checks"] if c["name"] == "improvement")
+
+
 def test_unfair_challenger_is_rejected_even_when_more_accurate(ws: Workspace, baseline):
     builders.write_validated(ws.store, builders.gender_biased(baseline))  # overwrite: churn depends on gender
     fair = variant(ws, builders.with_gate(ws.project, floor=0.6))
