@@ -81,6 +81,14 @@ def test_mlflow_rejects_unknown_host_headers(mlflow_server: Running) -> None:
     assert response.status_code == 403, f"a foreign Host header got {response.status_code} (--allowed-hosts unset?)"
 
 
+def test_mlflow_runs_no_job_runner(mlflow_server: Running) -> None:
+    """One server worker and nothing else: MLflow 3's job runner (huey workers) would quadruple its memory."""
+    top = containers.docker("top", mlflow_server.cid, "-o", "pid,rss,args")
+    processes = [line for line in top.splitlines()[1:] if line.strip()]
+    assert not any("huey" in line for line in processes), top
+    assert len(processes) <= 3, f"expected the server and its one worker, got:\n{top}"
+
+
 def test_mlflow_keeps_the_registry_in_postgresql(champion: dict[str, str], postgres: HostPostgres | None) -> None:
     if postgres is None:
         from tests.helpers.containers import unavailable
