@@ -141,10 +141,104 @@ class TimestampColumn(Frozen):
     max_future_seconds: int = Field(default=3600, ge=0, description="Clock skew tolerated before 'in the future'.")
 
 
+MULTICLASS_METRICS = ("roc_auc", "f1", "accuracy", "precision", "recall", "log_loss")  # macro / one-vs-rest
+
+
 class Target(Frozen):
+    """The label. Three shapes of classification, one of regression:
+
+    - ``type: boolean`` (the default): ``positive`` (default true) is the class the score is the probability of;
+    - ``type: categorical`` with two ``classes`` and ``positive`` (one of them): binary, as a boolean target;
+    - ``type: categorical`` with three or more ``classes`` and no ``positive``: multiclass; a label is encoded as
+      its index in ``classes``, and the model's probabilities come in that order;
+    - ``type: numeric``: regression (no ``classes``).
+    """
+
     name: str
     type: FeatureType = FeatureType.boolean
-    positive: str | bool | None = Field(default=True, description="Positive class (classification).")
+    positive: str | bool | None = Field(default=True, description="Positive class (binary classification).")
+    classes: tuple[str, ...] | None = Field(
+        default=None,
+        description="Categorical target: every class, in the order the model's probabilities take. Two classes "
+        "need 'positive'; three or more are multiclass (no 'positive'). Numbers are kept as text (1 -> '1').",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _multiclass_has_no_positive(cls, data: Any) -> Any:
+        """A multiclass target has no positive class: the default (true) is dropped, a declared one refused."""
+        if not isinstance(data, dict) or not isinstance(data.get("classes"), list | tuple):
+            return data
+        if len(data["classes"]) < 3:
+            return data
+        if data.get("positive") is not None:
+            raise ValueError(
+                f"target {data.get('name')!r}: positive: {data['positive']!r} is for a binary target; a target with "
+                f"{len(data['classes'])} classes is multiclass and has no positive class (remove 'positive')"
+            )
+        return {**data, "positive": None}
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _classes_as_text(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            if any(isinstance(v, bool) for v in value):
+                raise ValueError(
+                    f"classes {list(value)}: YAML reads bare yes/no/true/false/on/off as booleans; quote the class "
+                    'names ("no", "yes"), or declare type: boolean'
+                )
+            return tuple(_category_text(v) for v in value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Target:
+        where = f"target {self.name!r}"
+        if self.classes is not None and self.type is not FeatureType.categorical:
+            raise ValueError(f"{where}: 'classes' are only for a categorical target (type: categorical)")
+        if self.type is not FeatureType.categorical:
+            return self
+        if not self.classes or len(self.classes) < 2:
+            raise ValueError(f"{where}: a categorical target needs 'classes' (two or more), got {self.classes}")
+        repeated = sorted({c for c in self.classes if self.classes.count(c) > 1})
+        if repeated:
+            raise ValueError(f"{where}: classes must be unique; repeated: {repeated}")
+        if len(self.classes) == 2:
+            if "positive" not in self.model_fields_set or self.positive is None:
+                raise ValueError(f"{where}: two classes {list(self.classes)} need 'positive' (one of them)")
+            if isinstance(self.positive, bool):
+                raise ValueError(
+                    f"{where}: positive: {self.positive!r} was read as a boolean (YAML reads bare yes/no/true/false "
+                    f'as booleans); quote it, e.g. positive: "{self.classes[1]}"'
+                )
+            if _category_text(self.positive) not in self.classes:
+                raise ValueError(f"{where}: positive {self.positive!r} is not one of classes {list(self.classes)}")
+        return self
+
+    @property
+    def multiclass(self) -> bool:
+        """Three or more declared classes: labels are class indices, the score a probability per class."""
+        return self.type is FeatureType.categorical and self.classes is not None and len(self.classes) >= 3
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The classes in probability order: as declared (multiclass), else (negative, positive)."""
+        if self.classes is None:
+            return ("false", "true")
+        if self.multiclass:
+            return self.classes
+        return (*(c for c in self.classes if c != self.positive_text), self.positive_text)
+
+    @property
+    def positive_text(self) -> str:
+        return str(_category_text(self.positive))
+
+    def declared_class(self, raw: Any) -> Any:
+        """The declared class ``raw`` stands for: a class coded as numbers takes 1, 1.0 and '1' alike."""
+        classes = self.classes or ()
+        if raw is None or isinstance(raw, bool) or not classes or not all(_as_number(c) for c in classes):
+            return raw
+        number = _as_number(raw)
+        return raw if number is None else _coded_lookup(classes).get(number[0], raw)
 
 
 class Sensitive(Frozen):
@@ -361,7 +455,11 @@ class Invariance(Frozen):
 
 
 class Directional(Frozen):
-    """Adding ``delta`` to ``column`` must move the score in ``direction`` (for at least ``min_share`` of rows)."""
+    """Adding ``delta`` to ``column`` must move the score in ``direction`` (for at least ``min_share`` of rows).
+
+    The score is P(positive) for a binary target; a multiclass target has one probability per class, so
+    ``target_class`` (required there, refused elsewhere) names the class whose probability must move.
+    """
 
     kind: Literal["directional"]
     name: str
@@ -369,6 +467,14 @@ class Directional(Frozen):
     delta: float
     direction: Literal["increase", "decrease"]
     min_share: float = Field(default=0.9, ge=0, le=1)
+    target_class: str | None = Field(
+        default=None, description="Multiclass target only (required there): the class whose probability must move."
+    )
+
+    @field_validator("target_class", mode="before")
+    @classmethod
+    def _class_as_text(cls, value: Any) -> Any:
+        return _category_text(value) if value is not None and not isinstance(value, bool) else value
 
 
 class MinimumFunctionality(Frozen):
@@ -392,7 +498,11 @@ Behaviour = Annotated[Invariance | Directional | MinimumFunctionality, Field(dis
 
 
 class Gate(Frozen):
-    metric: str = Field(description="Primary metric: roc_auc, average_precision, f1, accuracy, rmse, mae, r2")
+    metric: str = Field(
+        description="Primary metric: roc_auc, average_precision, f1, accuracy, precision, recall, log_loss, brier "
+        "(binary); roc_auc (one-vs-rest, macro), f1, precision, recall (macro), accuracy, log_loss (multiclass); "
+        "rmse, mae, r2 (regression)"
+    )
     min_improvement: float = 0.0
     floor: float
     fairness: Fairness | None = Field(
@@ -510,6 +620,7 @@ class Project(Frozen):
         for where, column in refs:
             if column not in known:
                 raise ValueError(f"{where}: unknown column {column!r}; known columns: {sorted(known)}")
+        self._target_fits_task()
         fairness = self.gate.fairness
         if fairness is not None and self.schema_.sensitive is None:
             raise ValueError(
@@ -523,6 +634,33 @@ class Project(Frozen):
         ):
             raise ValueError("gate.fairness.metric: a regression project needs group_error_gap")
         return self
+
+    def _target_fits_task(self) -> None:
+        """Classes, the gate's metric and directional tests must fit the target's shape; errors name the key."""
+        target = self.schema_.target
+        if self.task is Task.regression and target.classes is not None:
+            raise ValueError("schema.target.classes: a regression target has no classes (remove them, or use task: "
+                             "classification)")  # fmt: skip
+        if self.task is Task.regression and target.type is FeatureType.categorical:
+            raise ValueError("schema.target.type: a regression target is numeric, not categorical")
+        if target.multiclass and self.gate.metric not in MULTICLASS_METRICS:
+            raise ValueError(
+                f"gate.metric: {self.gate.metric!r} is not defined for the multiclass target {target.name!r}; "
+                f"expected one of {list(MULTICLASS_METRICS)}"
+            )
+        for i, test in enumerate(self.gate.behaviour):
+            if not isinstance(test, Directional):
+                continue
+            key = f"gate.behaviour[{i}].target_class"
+            if target.multiclass and test.target_class is None:
+                raise ValueError(
+                    f"{key}: the multiclass target {target.name!r} has a probability per class; name the class whose "
+                    f"probability must {test.direction} (one of {list(target.classes or ())})"
+                )
+            if target.multiclass and test.target_class not in (target.classes or ()):
+                raise ValueError(f"{key}: {test.target_class!r} is not one of classes {list(target.classes or ())}")
+            if not target.multiclass and test.target_class is not None:
+                raise ValueError(f"{key}: only for a multiclass target; a binary score is P(positive) already")
 
     @property
     def schema(self) -> Schema:  # type: ignore[override]
@@ -617,6 +755,28 @@ def load_project(name: str, projects_dir: Path) -> Project:
             f"{path}: name: {project.name!r} does not match its folder {name!r}", where=str(path), key="name"
         )
     return project
+
+
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9]{1,43}")  # Project.name's pattern, for a name before there is a file
+
+
+def check_new_name(name: str, projects_dir: Path) -> Path:
+    """The folder a new project ``name`` would get; ContractError if the name cannot be one or is taken."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise ContractError(
+            f"project name {name!r}: use 2 to 44 lowercase letters and digits, starting with a letter (it is a "
+            "Python package, projects/<name>/, and part of every Kubernetes name the manifests generate)",
+            key="name",
+            value=name,
+        )
+    if (Path(__file__).parent / f"{name}.py").exists():  # projects.<name> would shadow the platform's module
+        raise ContractError(
+            f"project name {name!r}: taken by a module of the platform (projects/{name}.py)", value=name
+        )
+    folder = project_dir(projects_dir, name)
+    if folder.exists():
+        raise ContractError(f"{folder}: project {name!r} exists already", where=str(folder), value=name)
+    return folder
 
 
 def list_projects(projects_dir: Path) -> list[str]:
