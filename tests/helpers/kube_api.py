@@ -147,15 +147,16 @@ class StandInApi:
         if handler.headers.get("Authorization") != f"Bearer {self.token}":
             self._send(handler, 401, _status(401, "Unauthorized", "no valid bearer token"))
             return
-        parts = handler.path.split("?")[0].strip("/").split("/")
+        path = handler.path.split("?")[0]  # the query (lightkube's ?fieldManager=...) is no part of the resource
+        parts = path.strip("/").split("/")
         # apis/batch/v1/namespaces/<ns>/<resource>[/<name>]
         if len(parts) < 6 or parts[:3] != ["apis", "batch", "v1"] or parts[3] != "namespaces":
-            self._deny(handler, verb, handler.path)
+            self._deny(handler, verb, path)
             return
         namespace, resource = parts[4], parts[5]
         name = parts[6] if len(parts) > 6 else (body or {}).get("metadata", {}).get("name")
         if namespace != self.namespace or not self.allowed(verb, "batch", resource, name if verb != "create" else None):
-            self._deny(handler, verb, handler.path)
+            self._deny(handler, verb, path)
             return
         if verb == "get" and resource == "cronjobs":
             found = [o for o in self.objects if o["kind"] == "CronJob" and o["metadata"]["name"] == name]
@@ -173,7 +174,7 @@ class StandInApi:
             self.created.append(body)
             self._send(handler, 201, body)
             return
-        self._deny(handler, verb, handler.path)
+        self._deny(handler, verb, path)
 
     def _deny(self, handler: BaseHTTPRequestHandler, verb: str, path: str) -> None:
         self.denied.append(f"{verb} {path}")
