@@ -183,11 +183,15 @@ def test_the_kind_overlays_pod_specs_close_the_loop(cluster: Cluster, images: Bu
         )
     with step("10. mutation: the monitor's Role without `create`: the run fails naming Role/churn-monitor"):
         rules = cluster.api.rules
-        cluster.api.rules = role_rules(Render(without_verb(cluster.render.objects, f"{PROJECT}-monitor", "create")),
-                                       f"{PROJECT}-monitor", NAMESPACE)  # fmt: skip
-        with pytest.raises(HarnessError, match=rf"refused \['create /apis/batch/v1/namespaces/{NAMESPACE}/jobs'\]"):
-            job("CronJob", f"{PROJECT}-monitor")
-        cluster.api.rules = rules
+        without_create = Render(without_verb(cluster.render.objects, f"{PROJECT}-monitor", "create"))
+        cluster.api.rules = role_rules(without_create, f"{PROJECT}-monitor", NAMESPACE)
+        jobs_path = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs"
+        refused = rf"refused \['create {jobs_path}'\]: not granted by Role/{PROJECT}-monitor"
+        try:
+            with pytest.raises(HarnessError, match=refused):
+                job("CronJob", f"{PROJECT}-monitor")
+        finally:
+            cluster.api.rules = rules
     with step("11. a second monitor run for the same decision: 409, already triggered"):
         job("CronJob", f"{PROJECT}-monitor")
         assert last_trigger(cluster)["action"] == "already_triggered", last_trigger(cluster)
@@ -251,3 +255,57 @@ def test_the_unmutated_serving_pod_starts_alone(
         wait_until(lambda: all(r.started_ok for r in pod.running.values()) or pod.fatal, 120, "the startup probe")
         assert pod.fatal is None, pod.fatal
         assert not pod.ready, "not ready without a champion (readiness is model-loaded readiness)"
+
+
+# --------------------------------------------------------------------------------------------- the harness itself
+def heartbeat_deployment() -> dict[str, Any]:
+    """A pod whose liveness is a file in its emptyDir: removing the file makes the probe fail."""
+    container = {
+        "name": "beat",
+        "image": "heartbeat:1",
+        "command": ["sh", "-c", "touch /tmp/alive; echo start >> /tmp/starts; exec sleep infinity"],
+        "securityContext": {
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "livenessProbe": {"exec": {"command": ["test", "-f", "/tmp/alive"]}, "periodSeconds": 1, "failureThreshold": 2},
+        "lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "echo stop >> /tmp/prestops"]}}},
+    }
+    spec = {
+        "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": 2,
+        "securityContext": {"runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001, "runAsNonRoot": True},
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Mi"}}],
+        "containers": [container],
+    }
+    labels = {"app": "heartbeat"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "heartbeat"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": spec},
+        },
+    }
+
+
+def test_a_failing_liveness_probe_restarts_the_container_after_its_prestop(images: BuiltImages) -> None:
+    """The harness's own proof that liveness works as the kubelet's does: failureThreshold consecutive failures,
+    then the preStop hook, then the restart of that container in the same pod (its emptyDir kept)."""
+    from tests.helpers.containers import docker
+
+    with Cluster([heartbeat_deployment()], {"heartbeat:1": images.base}, images.base) as cluster:
+        (pod,) = cluster.apply("Deployment", "heartbeat", timeout=60)
+        beat = pod.running["beat"]
+        assert beat.restarts == 0, pod.events
+        docker("exec", beat.cid, "rm", "/tmp/alive")  # the process lives on; only its liveness goes
+        wait_until(lambda: beat.restarts == 1 and beat.started_ok, 60, "the liveness probe to restart `beat`")
+        assert any("containers[beat].livenessProbe failed 2 times" in e for e in pod.events), pod.events
+        starts = docker("exec", beat.cid, "cat", "/tmp/starts").split()
+        stops = docker("exec", beat.cid, "cat", "/tmp/prestops").split()
+    assert starts == ["start", "start"], "the same container started again, on the same emptyDir"
+    assert stops == ["stop"], "its preStop hook ran once, before the restart"
