@@ -63,6 +63,25 @@ k8s-render: $(STAMP) ## Render the Kubernetes manifests of OVERLAY (kind, produc
 k8s-check: $(STAMP) ## Offline manifest checks: render, kubernetes-validate --strict, checkov, cross-checks
 	$(BIN)/pytest tests/k8s -q
 
+# --- kind: the platform on a local cluster (infra/scripts/deploy.py; docs/deploy.md) ---
+.PHONY: deploy deploy-plan undeploy cluster-down drift-demo
+DEPLOY := $(BIN)/python infra/scripts/deploy.py
+
+deploy: $(STAMP) ## Deploy the platform and PROJECT on a local kind cluster (needs: docker, kind, kubectl)
+	$(DEPLOY) deploy --project $(PROJECT)
+
+deploy-plan: $(STAMP) ## Print every command `make deploy` would run, in order, touching nothing
+	$(DEPLOY) deploy --project $(PROJECT) --dry-run
+
+undeploy: $(STAMP) ## Remove PROJECT from the kind cluster (the platform, other projects and the data stay)
+	$(DEPLOY) undeploy --project $(PROJECT)
+
+cluster-down: $(STAMP) ## Delete the kind cluster (images stay on the host)
+	$(DEPLOY) cluster-down
+
+drift-demo: $(STAMP) ## In the cluster: drifted data and traffic -> monitor -> retrain Job -> new version served
+	$(DEPLOY) drift-demo --project $(PROJECT)
+
 screenshots: $(STAMP) ## Screenshots of the overview, a model card and the drift page from a real run (docs/images)
 	$(BIN)/python -m tests.screenshots
 
