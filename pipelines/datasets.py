@@ -5,7 +5,8 @@ canonical order (``Schema.stored_columns``: key, time, features, sensitive attri
 declared id or a derived row key, the time the declared timestamp or the batch's time), next to
 ``<batch-stem>.json``, its ``BatchRecord`` (time, time source, rows, content hash). Types: key -> string,
 time -> datetime64[ns, UTC], numeric -> float64, categorical and sensitive -> string (a coded category as its
-declared value), boolean -> pandas "boolean" (nullable), target -> "boolean" for a boolean target else float64.
+declared value), boolean -> pandas "boolean" (nullable), target -> "boolean" for a boolean target, string (the
+declared class; one coded as numbers as its declared text) for a categorical one, else float64.
 ``coerce_types`` turns any readable frame into that shape or says which column and which values did not fit.
 """
 
@@ -91,9 +92,13 @@ def coerce_types(project: Project, frame: pd.DataFrame) -> pd.DataFrame:
             out[column] = out[column].astype("string")
         elif column == schema.target.name:
             target = schema.target
-            out[column] = (
-                _to_bool(out[column], column) if target.type is FeatureType.boolean else _to_float(out[column], column)
-            )
+            if target.type is FeatureType.boolean:
+                out[column] = _to_bool(out[column], column)
+            elif target.type is FeatureType.categorical:
+                text = out[column].astype("string").str.strip()
+                out[column] = text.map(target.declared_class, na_action="ignore").astype("string")
+            else:
+                out[column] = _to_float(out[column], column)
         elif column in schema.feature_names:
             feature = schema.feature(column)
             if feature.type is FeatureType.numeric:

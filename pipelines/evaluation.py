@@ -2,6 +2,15 @@
 
 Nothing here touches MLflow or the data root, so the model-behaviour suite exercises it with tiny frames and
 real scikit-learn models. The gate (pipelines.promotion) turns these numbers into a decision.
+
+Scores are what ``pipelines.features.project_scores`` returns: P(positive) (one number per row) for a binary
+target, an (n, classes) probability matrix for a multiclass one, with labels as class indices. For multiclass
+the predicted class is the most probable one, and the metrics are: ``accuracy``; ``f1``, ``precision`` and
+``recall`` macro-averaged over the classes present in the labels or the predictions (scikit-learn's
+``average="macro"``); ``roc_auc`` one-vs-rest, macro-averaged over the classes that occur in the labels without
+being all of them (equal to ``roc_auc_score(multi_class="ovr")`` when every class occurs; a class absent from
+the holdout has no ROC curve, so it is left out rather than failing the gate); ``log_loss`` over all declared
+classes.
 """
 
 from __future__ import annotations
@@ -10,8 +19,9 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pipelines.features import model_scores
+from pipelines.features import project_scores
 from projects.contract import (
+    MULTICLASS_METRICS,
     Behaviour,
     Directional,
     FairnessMetric,
@@ -36,23 +46,32 @@ class EvaluationError(PlatformError, ValueError):
 
 
 # --------------------------------------------------------------------------------------------- metrics
-def known_metrics(task: Task) -> tuple[str, ...]:
+def known_metrics(task: Task, multiclass: bool = False) -> tuple[str, ...]:
+    if multiclass:
+        return MULTICLASS_METRICS
     return CLASSIFICATION_METRICS if task is Task.classification else REGRESSION_METRICS
 
 
 def metric(name: str, task: Task, y_true: np.ndarray, scores: np.ndarray) -> float:
-    """One metric; NaN when it is undefined on this data (e.g. ROC AUC with a single class present)."""
+    """One metric; NaN when it is undefined on this data (e.g. ROC AUC with a single class present).
+
+    A 2-D ``scores`` (rows x classes) is a multiclass probability matrix (see the module docstring).
+    """
     import numpy as np
     from sklearn import metrics as m
 
-    if name not in known_metrics(task):
+    scores = np.asarray(scores, dtype=float)
+    multiclass = scores.ndim == 2
+    if name not in known_metrics(task, multiclass):
+        kind = "a multiclass target" if multiclass else task.value
         raise EvaluationError(
-            f"metric {name!r}: unknown for {task.value}; expected one of {known_metrics(task)}", value=name
+            f"metric {name!r}: unknown for {kind}; expected one of {known_metrics(task, multiclass)}", value=name
         )
     y_true = np.asarray(y_true)
-    scores = np.asarray(scores, dtype=float)
     if len(y_true) == 0:
         return math.nan
+    if multiclass:
+        return multiclass_metric(name, y_true, scores)
     if task is Task.regression:
         fns = {
             "rmse": lambda: math.sqrt(m.mean_squared_error(y_true, scores)),
@@ -77,7 +96,69 @@ def metric(name: str, task: Task, y_true: np.ndarray, scores: np.ndarray) -> flo
 
 
 def all_metrics(task: Task, y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    return {name: metric(name, task, y_true, scores) for name in known_metrics(task)}
+    names = known_metrics(task, multiclass=getattr(scores, "ndim", 1) == 2)
+    return {name: metric(name, task, y_true, scores) for name in names}
+
+
+def multiclass_metric(name: str, y_true: np.ndarray, proba: np.ndarray) -> float:
+    """One multiclass metric on class indices and an (n, classes) probability matrix (module docstring)."""
+    import numpy as np
+    from sklearn import metrics as m
+
+    y_true = np.asarray(y_true, dtype=int)
+    predicted = proba.argmax(axis=1)
+    if name == "roc_auc":
+        return one_vs_rest_auc(y_true, proba)
+    if name == "log_loss":
+        clipped = np.clip(proba, 1e-15, 1.0)
+        clipped = clipped / clipped.sum(axis=1, keepdims=True)
+        return float(m.log_loss(y_true, clipped, labels=list(range(proba.shape[1]))))
+    if name == "accuracy":
+        return float(m.accuracy_score(y_true, predicted))
+    scorer = {"f1": m.f1_score, "precision": m.precision_score, "recall": m.recall_score}[name]
+    return float(scorer(y_true, predicted, average="macro", zero_division=0))
+
+
+def class_auc(y_true: np.ndarray, proba: np.ndarray, index: int) -> float:
+    """ROC AUC of class ``index`` against the rest; NaN when the class is absent, or all there is."""
+    import numpy as np
+    from sklearn import metrics as m
+
+    positives = np.asarray(y_true) == index
+    if positives.all() or not positives.any():
+        return math.nan
+    return float(m.roc_auc_score(positives, proba[:, index]))
+
+
+def one_vs_rest_auc(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """Macro average of the one-vs-rest AUCs of the classes that have a curve on these labels."""
+    values = [v for k in range(proba.shape[1]) if not math.isnan(v := class_auc(y_true, proba, k))]
+    return float(sum(values) / len(values)) if values else math.nan
+
+
+def per_class_metrics(y_true: np.ndarray, proba: np.ndarray, classes: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Per class: rows labelled with it, precision, recall, f1 and its one-vs-rest AUC (the model card's table)."""
+    import numpy as np
+    from sklearn import metrics as m
+
+    y_true = np.asarray(y_true, dtype=int)
+    predicted = proba.argmax(axis=1)
+    indices = list(range(len(classes)))
+    precision, recall, f1, support = m.precision_recall_fscore_support(
+        y_true, predicted, labels=indices, zero_division=0
+    )
+    return [
+        {
+            "class": name,
+            "support": int(support[k]),
+            "predicted": int((predicted == k).sum()),
+            "precision": float(precision[k]),
+            "recall": float(recall[k]),
+            "f1": float(f1[k]),
+            "roc_auc": class_auc(y_true, proba, k),
+        }
+        for k, name in enumerate(classes)
+    ]
 
 
 # --------------------------------------------------------------------------------------------- fairness
@@ -95,6 +176,7 @@ class FairnessResult:
     by_group: list[dict[str, Any]]
     note: str = ""
     audited: bool = True
+    worst_class: str | None = None  # multiclass: the class whose gap is the largest (by_group shows its values)
 
 
 def not_audited(reason: str, metric: FairnessMetric | None = None) -> FairnessResult:
@@ -108,14 +190,21 @@ def audit_fairness(project: Project, y_true: np.ndarray, scores: np.ndarray, fra
         return not_audited("fairness not audited: no sensitive attribute declared (schema.sensitive)")
     if declared is None:
         return not_audited("fairness not audited: no gate.fairness declared")
-    return fairness(declared.metric, y_true, scores, frame[schema.sensitive.name])
+    return fairness(declared.metric, y_true, scores, frame[schema.sensitive.name], schema.target.classes)
 
 
-def fairness(metric_name: FairnessMetric, y_true: np.ndarray, scores: np.ndarray, groups: pd.Series) -> FairnessResult:
+def fairness(
+    metric_name: FairnessMetric,
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    groups: pd.Series,
+    classes: tuple[str, ...] | None = None,
+) -> FairnessResult:
     """Largest difference across the sensitive groups present in the data.
 
     demographic parity: rate of positive predictions; equal opportunity: true-positive rate (groups without
-    positives are shown but not compared); group error gap: mean absolute error (regression).
+    positives are shown but not compared); group error gap: mean absolute error (regression). A 2-D ``scores``
+    is multiclass: see ``multiclass_fairness``.
     """
     import numpy as np
     import pandas as pd
@@ -123,6 +212,9 @@ def fairness(metric_name: FairnessMetric, y_true: np.ndarray, scores: np.ndarray
     y_true = np.asarray(y_true)
     scores = np.asarray(scores, dtype=float)
     keys = pd.Series(groups).astype("string").fillna("(missing)").to_numpy()
+    if scores.ndim == 2:
+        names = classes or tuple(str(k) for k in range(scores.shape[1]))
+        return multiclass_fairness(metric_name, y_true, scores, keys, names)
     rows, values = [], []
     for group in sorted(set(keys)):
         mask = keys == group
@@ -134,6 +226,55 @@ def fairness(metric_name: FairnessMetric, y_true: np.ndarray, scores: np.ndarray
         reason = f"fairness not audited: fewer than two groups with data to compare ({len(values)} of {len(rows)})"
         return FairnessResult(metric=metric_name, gap=math.nan, by_group=rows, note=reason, audited=False)
     return FairnessResult(metric=metric_name, gap=float(max(values) - min(values)), by_group=rows)
+
+
+def multiclass_fairness(
+    metric_name: FairnessMetric, y_true: np.ndarray, proba: np.ndarray, keys: np.ndarray, classes: tuple[str, ...]
+) -> FairnessResult:
+    """The largest gap over classes of a per-group, per-class rate.
+
+    demographic parity: for each class, the share of each group's rows predicted as that class; equal
+    opportunity: for each class, each group's recall of it (groups without rows of the class are not compared);
+    group error gap: the error rate (1 - accuracy). The gap is the largest over classes of (highest - lowest
+    group); ``by_group`` shows every group's values, its ``value`` that of the class with the largest gap.
+    """
+    predicted = proba.argmax(axis=1)
+    y_true = y_true.astype(int)
+    groups = sorted(set(keys))
+    table = {}
+    for group in groups:
+        mask = keys == group
+        table[group] = [_class_value(metric_name, y_true[mask], predicted[mask], k) for k in range(len(classes))]
+    gaps = {}
+    for k in range(len(classes)):
+        values = [table[g][k] for g in groups if not math.isnan(table[g][k])]
+        if len(values) >= 2:
+            gaps[k] = max(values) - min(values)
+    counts = {g: int((keys == g).sum()) for g in groups}
+    if not gaps:
+        rows = [{"group": g, "rows": counts[g], "value": math.nan} for g in groups]
+        reason = f"fairness not audited: fewer than two groups with data to compare (of {len(groups)})"
+        return FairnessResult(metric=metric_name, gap=math.nan, by_group=rows, note=reason, audited=False)
+    worst = max(gaps, key=lambda k: gaps[k])
+    rows = [
+        {
+            "group": g,
+            "rows": counts[g],
+            "value": table[g][worst],
+            "by_class": {name: table[g][k] for k, name in enumerate(classes)},
+        }
+        for g in groups
+    ]
+    return FairnessResult(metric=metric_name, gap=float(gaps[worst]), by_group=rows, worst_class=classes[worst])
+
+
+def _class_value(metric_name: FairnessMetric, y_true: np.ndarray, predicted: np.ndarray, index: int) -> float:
+    if metric_name is FairnessMetric.demographic_parity:
+        return float((predicted == index).mean()) if len(predicted) else math.nan
+    if metric_name is FairnessMetric.equal_opportunity:
+        actual = y_true == index
+        return float((predicted[actual] == index).mean()) if actual.any() else math.nan
+    return float((predicted != y_true).mean()) if len(y_true) else math.nan
 
 
 def _group_value(metric_name: FairnessMetric, y_true: np.ndarray, scores: np.ndarray) -> float:
@@ -191,13 +332,15 @@ def _inputs(project: Project, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _scores(project: Project, model: Any, frame: pd.DataFrame) -> np.ndarray:
-    return model_scores(model, _inputs(project, frame), project.task)
+    return project_scores(project, model, _inputs(project, frame))
 
 
 def invariance(project: Project, model: Any, frame: pd.DataFrame, test: Invariance) -> BehaviourResult:
     """Set the column to each value in turn; the largest per-row spread of scores must stay within tolerance.
 
-    A column the model does not take as input cannot move its scores: the test passes and says so.
+    Multiclass: the spread is the largest over classes of each probability's, and the predicted class must not
+    change for any row either. A column the model does not take as input cannot move its scores: the test
+    passes and says so.
     """
     import numpy as np
 
@@ -211,13 +354,23 @@ def invariance(project: Project, model: Any, frame: pd.DataFrame, test: Invarian
         changed[test.column] = _same_dtype(changed[test.column], value)
         variants.append(_scores(project, model, changed))
     spread = np.max(variants, axis=0) - np.min(variants, axis=0)
-    worst = float(spread.max()) if len(spread) else 0.0
+    worst = float(spread.max()) if spread.size else 0.0
     passed = worst <= test.tolerance
+    what = "score"
+    extra: dict[str, Any] = {}
+    if spread.ndim == 2:  # multiclass: probabilities, and the predicted class
+        what = "class probability"
+        labels = np.stack([v.argmax(axis=1) for v in variants])
+        flipped = int((labels != labels[0]).any(axis=0).sum())
+        passed = passed and flipped == 0
+        extra["predicted_class_changed"] = flipped
     detail = (
-        f"largest score change when {test.column} varies over {list(test.values)}: {worst:.4f} "
+        f"largest {what} change when {test.column} varies over {list(test.values)}: {worst:.4f} "
         f"(tolerance {test.tolerance})"
     )
-    return BehaviourResult(test.name, test.kind, passed, worst, test.tolerance, detail)
+    if extra:
+        detail += f"; predicted class changed for {extra['predicted_class_changed']} row(s) (must be 0)"
+    return BehaviourResult(test.name, test.kind, passed, worst, test.tolerance, detail, extra)
 
 
 def _same_dtype(series: pd.Series, value: Any) -> pd.Series:
@@ -236,11 +389,15 @@ def directional(project: Project, model: Any, frame: pd.DataFrame, test: Directi
     changed = frame.copy()
     changed[test.column] = changed[test.column].astype("float64") + test.delta
     after = _scores(project, model, changed)
+    what = "score"
+    if before.ndim == 2:  # multiclass: the probability of the class the test names (the contract requires it)
+        index = (project.schema.target.classes or ()).index(str(test.target_class))
+        before, after, what = before[:, index], after[:, index], f"P({test.target_class})"
     moved = after > before if test.direction == "increase" else after < before
     share = float(moved.mean()) if len(moved) else 0.0
     passed = share >= test.min_share
     detail = (
-        f"adding {test.delta:g} to {test.column}: score {'rose' if test.direction == 'increase' else 'fell'} "
+        f"adding {test.delta:g} to {test.column}: {what} {'rose' if test.direction == 'increase' else 'fell'} "
         f"for {share:.1%} of rows (need {test.min_share:.0%})"
     )
     return BehaviourResult(test.name, test.kind, passed, share, test.min_share, detail)

@@ -152,6 +152,14 @@ def _role_specs(project: Project) -> list[ExpectationSpec]:
     sensitive, target = schema.sensitive, schema.target
     target_kind = "boolean" if target.type is FeatureType.boolean else target.type.value
     specs = [_type_spec(target.name, target_kind, "schema.target"), _not_null(target.name, 0.0, "schema.target")]
+    if target.classes is not None:  # a categorical target: every label one of the declared classes
+        specs.append(
+            ExpectationSpec(
+                "ExpectColumnValuesToBeInSet",
+                {"column": target.name, "value_set": list(target.classes)},
+                "schema.target.classes",
+            )
+        )
     if sensitive is None:
         return specs
     return [

@@ -216,26 +216,72 @@ def build_pipeline(project: Project) -> Pipeline:
 
 
 def encode_target(project: Project, target: pd.Series) -> np.ndarray:
-    """Classification: 1 for the declared positive class, else 0 (so predict_proba[:, 1] is the positive one).
+    """Binary: 1 for the declared positive class, else 0 (so predict_proba[:, 1] is the positive one).
 
-    Regression: the value as float. A missing target is an error naming the column: validated data has none.
+    Multiclass: the label's index in ``schema.target.classes`` (so probability column k is class k); a value that
+    is not a declared class is an error naming the column and the values. Regression: the value as float. A
+    missing target is an error naming the column: validated data has none.
     """
-    name = project.schema.target.name
+    import numpy as np
+
+    declared = project.schema.target
+    name = declared.name
     if target.isna().any():
         raise ValueError(f"column {name!r}: {int(target.isna().sum())} missing target value(s) in training data")
     if project.task is Task.regression:
         return target.astype("float64").to_numpy()
-    positive = project.schema.target.positive
-    if project.schema.target.type is FeatureType.boolean:
+    if declared.multiclass:
+        classes = list(declared.classes or ())
+        text = target.map(declared.declared_class).astype("string")
+        codes = text.map({c: i for i, c in enumerate(classes)})
+        unknown = codes.isna()
+        if unknown.any():
+            raise ValueError(
+                f"column {name!r}: value(s) {sorted(set(text[unknown].astype(str)))[:5]} are not among the declared "
+                f"classes {classes} (schema.target.classes)"
+            )
+        return np.asarray(codes, dtype=int)
+    positive = declared.positive
+    if declared.type is FeatureType.boolean:
         positive = True if positive is None else str(positive).strip().lower() in {"true", "1", "yes"}
         return (target.astype("boolean") == positive).astype(int).to_numpy()
+    if declared.classes is not None:
+        positive = declared.positive_text
+        return (target.map(declared.declared_class).astype("string") == positive).astype(int).to_numpy()
     return (target.astype("string") == str(positive)).astype(int).to_numpy()
 
 
-def model_scores(model: Any, frame: pd.DataFrame, task: Task) -> np.ndarray:
-    """The number the gate and behaviour tests look at: P(positive) for classification, the prediction otherwise."""
+def class_probabilities(model: Any, frame: pd.DataFrame, classes: int) -> np.ndarray:
+    """Multiclass: an (n, classes) matrix whose column k is P(class k), whatever classes the model saw.
+
+    A model trained without some class (absent from the training window) has fewer predict_proba columns; its
+    ``classes_`` say which indices they are, and an absent class gets probability 0, so the matrix is always
+    aligned to ``schema.target.classes``.
+    """
     import numpy as np
 
+    proba = np.asarray(model.predict_proba(frame), dtype=float)
+    seen = [int(c) for c in getattr(model, "classes_", range(proba.shape[1]))]
+    if seen == list(range(classes)):
+        return proba
+    out = np.zeros((len(proba), classes))
+    out[:, seen] = proba
+    return out
+
+
+def model_scores(model: Any, frame: pd.DataFrame, task: Task, classes: int | None = None) -> np.ndarray:
+    """The number(s) the gate and behaviour tests look at: P(positive) for binary classification, the (n, classes)
+    probability matrix for multiclass (``classes`` given), the prediction for regression."""
+    import numpy as np
+
+    if task is Task.classification and classes is not None:
+        return class_probabilities(model, frame, classes)
     if task is Task.classification:
         return np.asarray(model.predict_proba(frame)[:, 1], dtype=float)
     return np.asarray(model.predict(frame), dtype=float)
+
+
+def project_scores(project: Project, model: Any, frame: pd.DataFrame) -> np.ndarray:
+    """``model_scores`` as the project's target asks: the probability matrix for a multiclass target."""
+    target = project.schema.target
+    return model_scores(model, frame, project.task, len(target.classes or ()) if target.multiclass else None)

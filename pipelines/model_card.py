@@ -1,10 +1,12 @@
 """A model card per version: one self-contained HTML page a person can open, logged and kept with the reports.
 
 It shows the data window, the metrics beside the champion's on the same holdout, the diagnostic plots
-(confusion matrix, ROC and precision-recall for classification; predicted-vs-actual and residuals for
-regression), global feature importance (permutation importance on the holdout, so it speaks in the contract's
-columns, not one-hot columns), the fairness table by group, the behavioural tests and the gate's checks.
-Plots are PNGs embedded as base64, so the page has no external files and opens from MLflow or the data root.
+(confusion matrix, ROC and precision-recall for binary classification; for a multiclass target the N x N
+confusion matrix with class names, one-vs-rest ROC curves per class beside the champion's, and a per-class
+metrics table; predicted-vs-actual and residuals for regression), global feature importance (permutation
+importance on the holdout, so it speaks in the contract's columns, not one-hot columns), the fairness table by
+group, the behavioural tests and the gate's checks. Plots are PNGs embedded as base64, so the page has no
+external files and opens from MLflow or the data root.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
 
-from pipelines.evaluation import THRESHOLD
+from pipelines.evaluation import THRESHOLD, class_auc, metric, per_class_metrics
+from pipelines.features import project_scores
 from pipelines.promotion import Evidence, GateDecision, Scorecard
 from projects import registry
 from projects.clock import iso_now, readable
@@ -36,6 +39,11 @@ FAIRNESS_VALUES = {  # what each group's number is, per fairness metric (pipelin
     FairnessMetric.demographic_parity: "positive-prediction rate",
     FairnessMetric.equal_opportunity: "true-positive rate",
     FairnessMetric.group_error_gap: "mean absolute error",
+}
+MULTICLASS_FAIRNESS_VALUES = {  # multiclass (pipelines.evaluation.multiclass_fairness): of the largest-gap class
+    FairnessMetric.demographic_parity: "rate of predicting {cls}",
+    FairnessMetric.equal_opportunity: "recall of {cls}",
+    FairnessMetric.group_error_gap: "error rate",
 }
 IMPORTANCE_REPEATS = 3
 IMPORTANCE_MAX_ROWS = 2000
@@ -92,6 +100,44 @@ def classification_plots(challenger: Scorecard, champion: Scorecard | None) -> d
     return plots
 
 
+def multiclass_plots(challenger: Scorecard, champion: Scorecard | None, classes: tuple[str, ...]) -> dict[str, str]:
+    """The N x N confusion matrix with class names, and one-vs-rest ROC curves per class (champion dashed)."""
+    from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
+
+    size = max(4.2, 0.6 * len(classes) + 2.4)
+    fig = _figure(size, size - 0.6)
+    ConfusionMatrixDisplay.from_predictions(
+        challenger.y_true,
+        challenger.scores.argmax(axis=1),
+        labels=list(range(len(classes))),
+        display_labels=list(classes),
+        ax=fig.subplots(),
+        colorbar=False,
+        xticks_rotation=45,
+    )
+    fig.axes[0].set_title("Confusion matrix (most probable class)")
+    plots = {"Confusion matrix": to_png(fig)}
+    fig = _figure(5.4, 4.2)
+    ax = fig.subplots()
+    for index, name in enumerate(classes):
+        color = f"C{index % 10}"
+        for card, style in ((challenger, "-"), (champion, "--")):
+            if card is None or math.isnan(class_auc(card.y_true, card.scores, index)):
+                continue  # a class absent from the holdout (or all of it) has no curve
+            label = f"{name} (v{card.version})" if card is challenger else f"{name} (champion v{card.version})"
+            RocCurveDisplay.from_predictions(
+                card.y_true == index,
+                card.scores[:, index],
+                ax=ax,
+                name=label,
+                curve_kwargs={"linestyle": style, "color": color},
+            )
+    ax.set_title("ROC curves, one class vs the rest")
+    ax.legend(fontsize="x-small")
+    plots["ROC curves (one vs rest)"] = to_png(fig)
+    return plots
+
+
 def regression_plots(challenger: Scorecard) -> dict[str, str]:
     y, pred = challenger.y_true, challenger.scores
     fig = _figure()
@@ -117,8 +163,16 @@ def importance(project: Project, model: Any, holdout: pd.DataFrame, y_true: np.n
     if len(inputs) > IMPORTANCE_MAX_ROWS:
         keep = inputs.sample(n=IMPORTANCE_MAX_ROWS, random_state=0).index
         inputs, y_true = inputs.loc[keep], y_true[holdout.index.get_indexer(keep)]
+    scoring: Any = SCORING.get(project.gate.metric)
+    if project.schema.target.multiclass:  # the gate's own metric on the aligned probability matrix
+        sign = 1.0 if project.gate.higher_is_better else -1.0
+
+        def scoring(estimator: Any, frame: pd.DataFrame, labels: np.ndarray) -> float:
+            scores = project_scores(project, estimator, frame)
+            return sign * metric(project.gate.metric, project.task, labels, scores)
+
     result = permutation_importance(
-        model, inputs, y_true, scoring=SCORING.get(project.gate.metric), n_repeats=IMPORTANCE_REPEATS, random_state=0
+        model, inputs, y_true, scoring=scoring, n_repeats=IMPORTANCE_REPEATS, random_state=0
     )
     rows = [
         {"feature": name, "mean": float(mean), "std": float(std)}
@@ -172,6 +226,13 @@ th{background:#f4f4f4}.pass{color:#0a7a28;font-weight:600}.fail{color:#b00020;fo
 <td>{{ m.champion }}</td></tr>{% endfor %}</table>
 <div class="plots">{% for title, png in plots.items() %}
 <img alt="{{ title }}" title="{{ title }}" src="data:image/png;base64,{{ png }}">{% endfor %}</div>
+{% if per_class %}<h2>Per class (holdout)</h2>
+<p>Each class against the rest; the gate's macro metrics are the plain averages of these rows.</p>
+<table><tr><th>Class</th><th>Rows</th><th>Predicted</th><th>Precision</th><th>Recall</th><th>F1</th>
+<th>ROC AUC (one vs rest)</th><th>{{ champion_label }}: ROC AUC</th></tr>
+{% for c in per_class %}<tr><td>{{ c.name }}</td><td>{{ c.support }}</td><td>{{ c.predicted }}</td>
+<td>{{ c.precision }}</td><td>{{ c.recall }}</td><td>{{ c.f1 }}</td><td>{{ c.roc_auc }}</td>
+<td>{{ c.champion_roc_auc }}</td></tr>{% endfor %}</table>{% endif %}
 <h2>Feature importance</h2>
 <img alt="Permutation importance" src="data:image/png;base64,{{ importance_png }}">
 <table><tr><th>Input</th><th>Mean drop</th><th>Std</th></tr>
@@ -212,11 +273,14 @@ def card_context(ws: Workspace, run: Run | None, decision: GateDecision, evidenc
     challenger, champion, holdout = evidence.challenger, evidence.champion, evidence.holdout
     rows = importance(project, evidence.model, holdout, challenger.y_true)
     champ_groups = {g["group"]: g["value"] for g in champion.fairness.by_group} if champion else {}
-    plots = (
-        classification_plots(challenger, champion)
-        if project.task is Task.classification
-        else regression_plots(challenger)
-    )
+    classes = project.schema.target.classes or ()
+    multiclass = project.schema.target.multiclass
+    if multiclass:
+        plots = multiclass_plots(challenger, champion, classes)
+    elif project.task is Task.classification:
+        plots = classification_plots(challenger, champion)
+    else:
+        plots = regression_plots(challenger)
     return {
         "name": ws.name,
         "version": decision.version,
@@ -245,15 +309,14 @@ def card_context(ws: Workspace, run: Run | None, decision: GateDecision, evidenc
             for k, v in challenger.metrics.items()
         ],
         "plots": plots,
+        "per_class": per_class_rows(challenger, champion, classes) if multiclass else [],
         "importance": rows,
         "importance_png": importance_plot(rows),
         "sensitive": project.schema.sensitive_name,
         "fairness_audited": challenger.fairness.audited,
         "fairness_note": challenger.fairness.note,
         "fairness_metric": challenger.fairness.metric.value if challenger.fairness.metric else "",
-        "fairness_value": FAIRNESS_VALUES.get(challenger.fairness.metric, "value")
-        if challenger.fairness.metric
-        else "",
+        "fairness_value": fairness_value(challenger),
         "fairness": [
             {
                 "group": g["group"],
@@ -268,6 +331,32 @@ def card_context(ws: Workspace, run: Run | None, decision: GateDecision, evidenc
         "behaviour": challenger.behaviour,
         "checks": decision.checks,
     }
+
+
+def fairness_value(challenger: Scorecard) -> str:
+    """What each group's number is: per fairness metric, and for multiclass of which class."""
+    fair = challenger.fairness
+    if fair.metric is None:
+        return ""
+    if fair.worst_class is not None:
+        return MULTICLASS_FAIRNESS_VALUES[fair.metric].format(cls=fair.worst_class)
+    return FAIRNESS_VALUES.get(fair.metric, "value")
+
+
+def per_class_rows(challenger: Scorecard, champion: Scorecard | None, classes: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The per-class table: the challenger's precision, recall, f1, one-vs-rest AUC, and the champion's AUC."""
+    rows = per_class_metrics(challenger.y_true, challenger.scores, classes)
+    theirs = per_class_metrics(champion.y_true, champion.scores, classes) if champion is not None else []
+    return [
+        {
+            "name": row["class"],
+            "support": row["support"],
+            "predicted": row["predicted"],
+            **{k: _num(row[k]) for k in ("precision", "recall", "f1", "roc_auc")},
+            "champion_roc_auc": _num(theirs[i]["roc_auc"]) if theirs else "",
+        }
+        for i, row in enumerate(rows)
+    ]
 
 
 def render(values: dict[str, Any]) -> str:

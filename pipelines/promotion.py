@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock, Timeout
 
 from pipelines.evaluation import BehaviourResult, FairnessResult, all_metrics, audit_fairness, run_behaviour
-from pipelines.features import encode_target, model_scores
+from pipelines.features import encode_target, project_scores
 from pipelines.training import load_holdout
 from projects import registry, tracking
 from projects.clock import iso_now, utc_now
@@ -119,7 +119,7 @@ def scorecard(project: Project, model: Any, holdout: pd.DataFrame, version: str,
     """Score ``model`` on ``holdout``: all metrics, the fairness gap and (for the challenger) behaviour."""
     schema = project.schema
     y_true = encode_target(project, holdout[schema.target.name])
-    scores = model_scores(model, holdout[schema.model_inputs], project.task)
+    scores = project_scores(project, model, holdout[schema.model_inputs])
     return Scorecard(
         version=version,
         metrics=all_metrics(project.task, y_true, scores),
@@ -273,7 +273,7 @@ def servable_model(ws: Workspace, mv: ModelVersion, role: str) -> Any:
         positive_column(project, model)
         example = contract_example(project)
         frame = typed_frame(project, {k: [v] for k, v in example.items()}, project.schema.model_inputs)
-        warm_up(version, lambda: model_scores(model, frame, project.task))
+        warm_up(version, lambda: project_scores(project, model, frame))
     except UnservableError as exc:
         raise PromotionError(
             f"{refused}: {exc}; the champion alias was not moved", key="version", value=version

@@ -94,8 +94,11 @@ def same_label(value: Any, positive: Any) -> bool:
 
 
 def positive_column(project: Project, model: Any) -> int | None:
-    """Which predict_proba column is the positive class (None for regression or a model without it)."""
+    """Which predict_proba column is the positive class (None for regression, a multiclass target, whose
+    probabilities are one per class, or a model without them)."""
     if project.task is not Task.classification or not hasattr(model, "predict_proba"):
+        return None
+    if project.schema.target.multiclass:
         return None
     classes = list(getattr(model, "classes_", []))
     for i, label in enumerate(classes):
