@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from projects.contract import ContractError, Correction, FeatureType, Project
+from projects.inference_log import PREDICTED_CLASS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -107,7 +108,9 @@ def drift_columns(project: Project, available: set[str] | None = None) -> DriftC
     """Monitored columns from the contract: every model input, plus the sensitive attribute when present.
 
     The sensitive attribute is monitored even when it is audit-only: a population shift across it is what
-    makes a fairness gap move. Numeric features are numerical; categorical and boolean ones categorical.
+    makes a fairness gap move. Numeric features are numerical; categorical and boolean ones categorical. A
+    multiclass project's ``predicted_class`` is monitored too (prediction drift): served traffic's predicted
+    classes against the champion's predictions on its reference sample (logged by training), when both have it.
     """
     schema = project.schema
     numerical = [f.name for f in schema.features if f.name in schema.model_inputs and f.type is FeatureType.numeric]
@@ -117,6 +120,8 @@ def drift_columns(project: Project, available: set[str] | None = None) -> DriftC
     sensitive = schema.sensitive_name
     if sensitive is not None and (sensitive in schema.model_inputs or available is None or sensitive in available):
         categorical.append(sensitive)
+    if schema.target.multiclass and (available is None or PREDICTED_CLASS in available):
+        categorical.append(PREDICTED_CLASS)  # prediction drift: the distribution of predicted classes
     return DriftColumns(numerical=tuple(numerical), categorical=tuple(dict.fromkeys(categorical)))
 
 

@@ -41,6 +41,7 @@ from projects.inference_log import (
     PREDICTION,
     PROBABILITY,
     SERVED_AT,
+    class_columns,
     empty_log,
     fetch_partition,
     list_partitions,
@@ -296,7 +297,14 @@ def index_window(
     import numpy as np
     import pyarrow as pa
 
-    small = [SERVED_AT, MODEL_VERSION, project.schema.record_id, PREDICTION, PROBABILITY]
+    small = [
+        SERVED_AT,
+        MODEL_VERSION,
+        project.schema.record_id,
+        PREDICTION,
+        PROBABILITY,
+        *_class_probabilities(project),
+    ]
     blobs: list[bytes] = []
     urls: list[str] = []
     tables: list[Any] = []
@@ -389,7 +397,9 @@ def _no_labels(project: Project) -> pd.DataFrame:
     import pandas as pd
 
     schema = project.schema
-    columns = {schema.record_id: "string", PREDICTION: "float64", PROBABILITY: "float64", schema.target.name: "object"}
+    columns = {schema.record_id: "string", PREDICTION: "float64", PROBABILITY: "float64"}
+    columns |= dict.fromkeys(_class_probabilities(project), "float64")
+    columns[schema.target.name] = "object"
     return pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in columns.items()})
 
 
@@ -426,11 +436,27 @@ def labelled_rows(project: Project, table: pa.Table, order: pa.Array, labels: pd
     id_name = project.schema.record_id
     if not len(labels):
         return _no_labels(project)
-    served = table.select([id_name, PREDICTION, PROBABILITY]).take(order)
+    served = table.select([id_name, PREDICTION, PROBABILITY, *_class_probabilities(project)]).take(order)
     known = pa.array(labels[id_name].astype(str).tolist()).cast(served.schema.field(id_name).type)
     frame = served.filter(pc.is_in(served[id_name], value_set=known)).to_pandas()
     frame[id_name] = frame[id_name].astype("string")
     return frame.drop_duplicates(id_name, keep="last").merge(labels, on=id_name, how="inner")
+
+
+def _class_probabilities(project: Project) -> list[str]:
+    """The multiclass log's per-class probability columns (none for a binary or regression project)."""
+    return list(class_columns(project).values())
+
+
+def served_scores(project: Project, joined: pd.DataFrame) -> Any:
+    """What the service answered, as the gate scores it: P(positive), the per-class matrix, or the value."""
+    per_class = _class_probabilities(project)
+    if per_class:
+        return joined[per_class].to_numpy(dtype="float64")
+    scores = joined[PROBABILITY] if project.task is Task.classification else joined[PREDICTION]
+    if project.task is Task.classification and scores.isna().all():
+        scores = joined[PREDICTION]
+    return scores.to_numpy()
 
 
 def _performance(
@@ -463,11 +489,8 @@ def champion_performance(project: Project, window: WindowData, champion: Champio
     if found < project.drift.min_rows:
         note = f"{found} served rows have labels so far; at least drift.min_rows = {project.drift.min_rows} needed"
         return _performance(project, champion, window.rows, found, None, note=note)
-    scores = joined[PROBABILITY] if project.task is Task.classification else joined[PREDICTION]
-    if project.task is Task.classification and scores.isna().all():
-        scores = joined[PREDICTION]
     y_true = encode_target(project, joined[project.schema.target.name])
-    value = metric(project.gate.metric, project.task, y_true, scores.to_numpy())
+    value = metric(project.gate.metric, project.task, y_true, served_scores(project, joined))
     note = "" if math.isfinite(value) else f"{project.gate.metric} is undefined on these labels (one class only?)"
     return _performance(project, champion, window.rows, found, value if math.isfinite(value) else None, note=note)
 

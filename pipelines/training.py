@@ -26,11 +26,12 @@ import cloudpickle
 import pipelines.features
 from pipelines.datasets import list_validated, read_validated
 from pipelines.evaluation import all_metrics
-from pipelines.features import build_pipeline, encode_target, model_scores
+from pipelines.features import build_pipeline, encode_target, project_scores
 from projects import registry, tracking
 from projects.clock import utc_now
 from projects.contract import REQUEST_ID, FeatureType, Project
 from projects.errors import PlatformError
+from projects.inference_log import PREDICTED_CLASS
 from projects.servable import example_values
 from projects.workspace import Workspace
 
@@ -120,12 +121,24 @@ def watermark(project: Project, frame: pd.DataFrame) -> str:
     return str(frame[project.schema.time_column].max().isoformat())
 
 
-def reference_sample(project: Project, frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """At most ``training.reference_rows`` training rows: monitoring's drift reference."""
+def reference_sample(project: Project, frame: pd.DataFrame, seed: int = 0, model: Any = None) -> pd.DataFrame:
+    """At most ``training.reference_rows`` training rows: monitoring's drift reference.
+
+    For a multiclass target with ``model`` given, each row also carries the class the model predicts for it
+    (``predicted_class``, as the inference log names it), so monitoring compares the distribution of predicted
+    classes in served traffic with the model's own on its training data (prediction drift).
+    """
+    import pandas as pd
+
     schema = project.schema
     columns = dict.fromkeys([*schema.stored_columns, *schema.model_inputs])
     rows = min(project.training.reference_rows, len(frame))
-    return frame[list(columns)].sample(n=rows, random_state=seed).sort_values(schema.time_column)
+    sample = frame[list(columns)].sample(n=rows, random_state=seed).sort_values(schema.time_column)
+    if model is not None and schema.target.multiclass and len(sample):
+        classes = list(schema.target.classes or ())
+        predicted = project_scores(project, model, sample[schema.model_inputs]).argmax(axis=1)
+        sample[PREDICTED_CLASS] = pd.array([classes[i] for i in predicted], dtype="string")
+    return sample
 
 
 # --------------------------------------------------------------------------------------------- fitting
@@ -146,7 +159,7 @@ def fit(project: Project, window: Window) -> FitResult:
         warnings.simplefilter("ignore", category=UserWarning)
         model.fit(window.train[inputs], encode_target(project, window.train[target]))
     fit_seconds = time.perf_counter() - started
-    scores = model_scores(model, window.holdout[inputs], project.task)
+    scores = project_scores(project, model, window.holdout[inputs])
     metrics = all_metrics(project.task, encode_target(project, window.holdout[target]), scores)
     return FitResult(model=model, fit_seconds=fit_seconds, holdout_metrics=metrics)
 
@@ -225,13 +238,13 @@ def _log_datasets(ws: Workspace, window: Window) -> None:
         mlflow.log_input(dataset, context=context)
 
 
-def _log_reference(project: Project, frame: pd.DataFrame) -> None:
+def _log_reference(project: Project, frame: pd.DataFrame, model: Pipeline) -> None:
     import mlflow
 
     folder, filename = registry.ARTIFACT_REFERENCE.rsplit("/", 1)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / filename
-        reference_sample(project, frame).to_parquet(path, index=False)
+        reference_sample(project, frame, model=model).to_parquet(path, index=False)
         mlflow.log_artifact(str(path), artifact_path=folder)
 
 
@@ -329,7 +342,7 @@ def train(ws: Workspace) -> TrainResult:
         mlflow.log_metrics({f"holdout_{k}": v for k, v in fitted.holdout_metrics.items()})
         mlflow.log_metric("fit_seconds", fitted.fit_seconds)
         _log_datasets(ws, window)
-        _log_reference(ws.project, window.train)
+        _log_reference(ws.project, window.train, fitted.model)
         model_info = _log_model(ws.project, fitted.model, window)
     version = register_version(client, ws.project, model_info, run.info.run_id, tags)
     return TrainResult(

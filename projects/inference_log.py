@@ -9,9 +9,16 @@ Columns, in this order (the types the validated store keeps):
 - the contract's id column, by its name (string),
 - every model input column and the sensitive column, by their names (float64 for numeric, pandas "boolean"
   for boolean, string for categorical and the sensitive attribute),
-- ``prediction`` (float64: 1.0/0.0 for the positive class in classification, the value in regression),
-- ``probability`` (float64: probability of the positive class; NaN for regression or a model without one),
+- ``prediction`` (float64: 1.0/0.0 for the positive class in binary classification, the index of the predicted
+  class in ``schema.target.classes`` for a multiclass target, the value in regression),
+- multiclass only: ``predicted_class`` (string: the predicted class by name),
+- ``probability`` (float64: probability of the positive class in binary classification, of the predicted class
+  for multiclass; NaN for regression or a model without one),
+- multiclass only: one ``probability_<class>`` column per declared class, in the declared order (float64; see
+  ``class_columns`` for how a class name becomes a column name),
 - ``model_version`` (string) and ``served_at`` (datetime64[ns, UTC]).
+
+A binary or regression project's log has exactly the four output columns above, as it always had.
 
 In Arrow terms: string, double, bool and timestamp[ns, tz=UTC]. Parts are written with fastparquet and read
 with pyarrow: serving then needs no pyarrow (~150 MB of its image), and readers rebuild the pandas dtypes from
@@ -79,6 +86,9 @@ PROBABILITY = "probability"
 MODEL_VERSION = "model_version"
 SERVED_AT = "served_at"
 OUTPUT_COLUMNS = (PREDICTION, PROBABILITY, MODEL_VERSION, SERVED_AT)
+PREDICTED_CLASS = "predicted_class"  # multiclass only
+PROBABILITY_PREFIX = "probability_"  # multiclass only: one column per class
+_CLASS_SAFE = re.compile(r"[^0-9a-z]+")
 PARTITION_PREFIX = "date="
 PART_SUFFIX = ".parquet"
 COMPACTED_PREFIX = "compacted-"
@@ -101,9 +111,37 @@ def record_columns(project: Project) -> list[str]:
     return names
 
 
+def class_columns(project: Project) -> dict[str, str]:
+    """Multiclass: each declared class -> its probability column; empty for a binary or regression project.
+
+    ``probability_`` + the class in lower case with every run of other characters than a-z and 0-9 replaced by
+    ``_`` (``"Heavy Rain"`` -> ``probability_heavy_rain``). If two classes would get one name, one would be
+    empty, or a name is taken by a contract column, every class is named by its position instead
+    (``probability_0``, ``probability_1``, ...): a name never depends on which classes a batch held.
+    """
+    target = project.schema.target
+    if not target.multiclass:
+        return {}
+    classes = list(target.classes or ())
+    slugs = [_CLASS_SAFE.sub("_", c.lower()).strip("_") for c in classes]
+    names = [f"{PROBABILITY_PREFIX}{slug}" for slug in slugs]
+    taken = {*record_columns(project), *OUTPUT_COLUMNS, PREDICTED_CLASS}
+    if not all(slugs) or len(set(names)) < len(names) or taken & set(names):
+        names = [f"{PROBABILITY_PREFIX}{i}" for i in range(len(classes))]
+    return dict(zip(classes, names, strict=True))
+
+
+def output_columns(project: Project) -> list[str]:
+    """What the service adds to a record, in file order (``OUTPUT_COLUMNS`` unless the target is multiclass)."""
+    per_class = list(class_columns(project).values())
+    if not per_class:
+        return list(OUTPUT_COLUMNS)
+    return [PREDICTION, PREDICTED_CLASS, PROBABILITY, *per_class, MODEL_VERSION, SERVED_AT]
+
+
 def log_columns(project: Project) -> list[str]:
     """Every column of a log row, in file order."""
-    return [*record_columns(project), *OUTPUT_COLUMNS]
+    return [*record_columns(project), *output_columns(project)]
 
 
 _MEMO: dict[tuple[int, str], tuple[Project, Any]] = {}
@@ -175,7 +213,12 @@ def empty_log(project: Project | None = None) -> pd.DataFrame:
     names = record_columns(project) if project is not None else []
     frame = typed_frame(project, {n: [] for n in names}, names) if project is not None else pd.DataFrame()
     frame[PREDICTION] = pd.Series(dtype="float64")
+    per_class = class_columns(project) if project is not None else {}
+    if per_class:
+        frame[PREDICTED_CLASS] = pd.Series(dtype="string")
     frame[PROBABILITY] = pd.Series(dtype="float64")
+    for column in per_class.values():
+        frame[column] = pd.Series(dtype="float64")
     frame[MODEL_VERSION] = pd.Series(dtype="string")
     frame[SERVED_AT] = pd.Series(dtype="datetime64[ns, UTC]")
     return frame
@@ -205,7 +248,7 @@ class _Chunk:
 
     inputs: Mapping[str, Sequence[Any]]
     prediction: np.ndarray
-    probability: np.ndarray
+    probability: np.ndarray  # (rows,), or (rows, classes) for a multiclass target
     model_version: str
     served_at: dt.datetime
     rows: int
@@ -255,7 +298,12 @@ class InferenceLogWriter:
         *,
         served_at: dt.datetime | None = None,
     ) -> None:
-        """Hand one scored request over (``inputs``: the record columns as Python lists)."""
+        """Hand one scored request over (``inputs``: the record columns as Python lists).
+
+        ``prediction`` and ``probability`` are what ``LoadedModel.score`` returns: for a multiclass target the
+        predicted class indices and the (rows, classes) probability matrix, from which the log's multiclass
+        columns are derived in the writer thread.
+        """
         rows = len(prediction)
         served_at = utc_now() if served_at is None else as_utc(served_at)  # naive means UTC, as for ``since``
         chunk = _Chunk(inputs, prediction, probability, model_version, served_at, rows)
@@ -362,7 +410,11 @@ def chunks_to_frame(project: Project, chunks: Sequence[_Chunk]) -> pd.DataFrame:
     columns = {name: [v for c in chunks for v in c.inputs[name]] for name in names}
     frame = typed_frame(project, columns, names)
     frame[PREDICTION] = np.concatenate([np.asarray(c.prediction, dtype="float64") for c in chunks])
-    frame[PROBABILITY] = np.concatenate([np.asarray(c.probability, dtype="float64") for c in chunks])
+    per_class = class_columns(project)
+    if per_class:
+        _class_outputs(project, frame, np.concatenate([np.asarray(c.probability, dtype="float64") for c in chunks]))
+    else:
+        frame[PROBABILITY] = np.concatenate([np.asarray(c.probability, dtype="float64") for c in chunks])
     rows = [c.rows for c in chunks]
     versions = np.repeat(np.array([c.model_version for c in chunks], dtype=object), rows)
     frame[MODEL_VERSION] = typed_column("string", versions.tolist())
@@ -371,6 +423,19 @@ def chunks_to_frame(project: Project, chunks: Sequence[_Chunk]) -> pd.DataFrame:
     stamps = np.repeat(micros * 1000, rows).view("datetime64[ns]")
     frame[SERVED_AT] = pd.DatetimeIndex(stamps).tz_localize("UTC")
     return frame
+
+
+def _class_outputs(project: Project, frame: pd.DataFrame, proba: np.ndarray) -> None:
+    """Multiclass columns from the (rows, classes) matrix: predicted class by name, its probability, every class."""
+    import numpy as np
+
+    classes = list(class_columns(project))
+    proba = proba.reshape(len(frame), len(classes))
+    index = frame[PREDICTION].to_numpy().astype(int)
+    frame[PREDICTED_CLASS] = typed_column("string", [classes[i] for i in index])
+    frame[PROBABILITY] = proba[np.arange(len(frame)), index] if len(frame) else np.array([], dtype="float64")
+    for k, column in enumerate(class_columns(project).values()):
+        frame[column] = proba[:, k]
 
 
 def write_part(store: ProjectStore, partition: str, name: str, data: bytes) -> str:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle  # noqa: F401 - what a champion's pickle is read with (import_for_unpickling)
 
-import pipelines.features  # noqa: F401 - the feature code a model's pickle may refer to (import_for_unpickling)
+import pipelines.features  # the feature code a model's pickle may refer to (import_for_unpickling)
 from projects import servable
 from projects.clock import utc_now
 from projects.contract import Project, Task
@@ -91,9 +91,17 @@ class LoadedModel:
     loaded_at: dt.datetime = field(default_factory=utc_now)
 
     def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """(prediction, probability) as float64 arrays: 1.0/0.0 and P(positive), or value and NaN."""
+        """(prediction, probability) as float64 arrays: 1.0/0.0 and P(positive), or value and NaN.
+
+        Multiclass: the predicted class's index in ``schema.target.classes`` and the (rows, classes) probability
+        matrix in that order (a class the model never saw has probability 0).
+        """
         import numpy as np
 
+        target = self.project.schema.target
+        if target.multiclass:
+            proba = pipelines.features.class_probabilities(self.model, frame, len(target.classes or ()))
+            return proba.argmax(axis=1).astype("float64"), proba
         if self.positive_index is not None:
             proba = self.model.predict_proba(frame)
             prediction = (proba.argmax(axis=1) == self.positive_index).astype("float64")
@@ -115,7 +123,12 @@ class LoadedModel:
             "trained_at": self.trained_at,
             "contract_hash": self.contract_hash,
             "loaded_at": self.loaded_at.isoformat(),
-            "has_probabilities": self.positive_index is not None,
+            "has_probabilities": self.positive_index is not None or self.project.schema.target.multiclass,
+            **(
+                {"classes": list(self.project.schema.target.classes or ())}
+                if self.project.schema.target.multiclass
+                else {}
+            ),
         }
 
 

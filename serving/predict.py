@@ -4,7 +4,9 @@ The same contract checks as the service (columns, types, ranges, allowed values,
 resolution and checks (``models:/<project>@champion``, contract hash, library versions) and the same scoring
 (``LoadedModel.score``), without a server. Input and output are any fsspec URL or local path; the format
 follows the suffix (.csv or .parquet). The output holds the id, ``prediction``, ``probability`` and
-``model_version``, in input order. Offline scores are not written to the inference log: monitoring's window is
+``model_version``, in input order; for a multiclass target ``prediction`` is the class by name, ``probability``
+its probability, and every class's probability follows in a column named as in the inference log
+(``projects.inference_log.class_columns``). Offline scores are not written to the inference log: monitoring's window is
 traffic the service answered.
 """
 
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines.datasets import CoercionError, coerce_types
 from projects.contract import FeatureType, Project
 from projects.errors import PlatformError
+from projects.inference_log import class_columns
 from projects.sources import read_frame
 from projects.storage import open_url
 from projects.workspace import Workspace
@@ -132,13 +135,23 @@ def score_frame(loaded: LoadedModel, frame: pd.DataFrame, chunk_rows: int = CHUN
     empty = np.array([], dtype="float64")
     key = schema.id.name if schema.id is not None else ROW
     keys = frame[key].to_numpy() if schema.id is not None else np.arange(len(frame))
-    return pd.DataFrame(
-        {
-            key: keys,
+    per_class = class_columns(loaded.project)
+    if per_class:  # multiclass: the class by name, its probability, then each class's (as the inference log names them)
+        proba = np.concatenate(probabilities) if probabilities else np.empty((0, len(per_class)))
+        index = np.concatenate(predictions).astype(int) if predictions else np.array([], dtype=int)
+        classes = list(per_class)
+        outputs = {
+            "prediction": pd.array([classes[i] for i in index], dtype="string"),
+            "probability": proba[np.arange(len(index)), index],
+            **{column: proba[:, k] for k, column in enumerate(per_class.values())},
+        }
+    else:
+        outputs = {
             "prediction": np.concatenate(predictions) if predictions else empty,
             "probability": np.concatenate(probabilities) if probabilities else empty,
-            "model_version": pd.array([loaded.version] * len(frame), dtype="string"),
         }
+    return pd.DataFrame(
+        {key: keys, **outputs, "model_version": pd.array([loaded.version] * len(frame), dtype="string")}
     )
 
 

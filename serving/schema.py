@@ -168,21 +168,36 @@ def request_model(project: Project) -> type[BaseModel]:
 
 @_cached("response")
 def response_model(project: Project) -> type[BaseModel]:
-    """Ids echoed in request order, predictions, probabilities (classification), and which model answered."""
+    """Ids echoed in request order, predictions, probabilities (classification), and which model answered.
+
+    A multiclass target answers with the predicted class by name, its probability, and ``probabilities``: every
+    declared class's probability by name.
+    """
     id_name = project.schema.record_id
     doc = (
         "1.0 if the positive class is predicted, else 0.0"
         if project.task is Task.classification
         else "The predicted value"
     )
-    prediction = create_model(  # type: ignore[call-overload]
+    outputs: dict[str, Any] = {
+        "prediction": (float, Field(description=doc)),
+        "probability": (float | None, Field(description="Probability of the positive class; null if none")),
+    }
+    classes = project.schema.target.classes if project.schema.target.multiclass else None
+    if classes:
+        by_name: Any = dict[one_of(classes), float]  # type: ignore[misc]
+        outputs = {
+            "prediction": (one_of(classes), Field(description="The predicted class: the most probable one")),
+            "probability": (float, Field(description="Probability of the predicted class")),
+            "probabilities": (
+                by_name,
+                Field(description=f"Probability of every class, by name (they sum to 1): {', '.join(classes)}"),
+            ),
+        }
+    prediction = create_model(
         f"{_title(project)}Prediction",
         __base__=Contract,
-        **{
-            attribute(id_name): _field(id_name, str, ...),
-            "prediction": (float, Field(description=doc)),
-            "probability": (float | None, Field(description="Probability of the positive class; null if none")),
-        },
+        **{attribute(id_name): _field(id_name, str, ...), **outputs},
     )
     model_ref = create_model(
         "ModelRef",

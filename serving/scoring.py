@@ -41,6 +41,8 @@ class Scorer:
         self._id_name = ws.project.schema.record_id
         self._id_attr = attribute(self._id_name)
         self._shown_version: str | None = None
+        target = ws.project.schema.target
+        self._classes: tuple[str, ...] = (target.classes or ()) if target.multiclass else ()
 
     @classmethod
     def open(cls, project: str, settings: Settings | None = None, metrics: bool = True) -> Scorer:
@@ -69,6 +71,13 @@ class Scorer:
         return self._respond(loaded, columns[self._id_name], prediction, probability)
 
     def _respond(self, loaded: LoadedModel, ids: list[str], prediction: Any, probability: Any) -> BaseModel:
+        if self._classes:
+            rows = [
+                self._class_row(i, int(p), q) for i, p, q in zip(ids, prediction, probability.tolist(), strict=True)
+            ]
+            return self.response.model_validate(
+                {"model": {"name": loaded.name, "version": loaded.version}, "predictions": rows}
+            )
         probabilities = [None if math.isnan(p) else p for p in probability.tolist()]
         rows = [
             {self._id_name: i, "prediction": p, "probability": q}
@@ -77,6 +86,15 @@ class Scorer:
         return self.response.model_validate(
             {"model": {"name": loaded.name, "version": loaded.version}, "predictions": rows}
         )
+
+    def _class_row(self, record_id: str, index: int, proba: list[float]) -> dict[str, Any]:
+        """A multiclass answer: the predicted class by name, its probability and every class's, by name."""
+        return {
+            self._id_name: record_id,
+            "prediction": self._classes[index],
+            "probability": proba[index],
+            "probabilities": dict(zip(self._classes, proba, strict=True)),
+        }
 
     def show_version(self) -> None:
         """Point the ``mlops_model_info`` gauge at the version served now (1) and away from the last one (0)."""
