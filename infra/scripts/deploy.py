@@ -1025,9 +1025,10 @@ class DriftDemo:
             self.deploy.compute_tags()
             self.deploy.render()
             return
-        if not (OUT / "kustomization.yaml").is_file():
-            raise DeployError(f"no {OUT / 'kustomization.yaml'}: run make deploy PROJECT={self.deploy.project} first")
-        text = self.runner.check(["kubectl", "kustomize", str(OUT)], "kustomize", "make deploy again", local=True)
+        out = self.deploy.out
+        if not (out / "kustomization.yaml").is_file():
+            raise DeployError(f"no {out / 'kustomization.yaml'}: run make deploy PROJECT={self.deploy.project} first")
+        text = self.runner.check(["kubectl", "kustomize", str(out)], "kustomize", "make deploy again", local=True)
         self.deploy.objects = [o for o in yaml.safe_load_all(text) if o]
 
     def traffic_policy(self) -> list[dict[str, Any]]:
@@ -1259,6 +1260,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cluster", default=yaml.safe_load(KIND_CONFIG.read_text(encoding="utf-8"))["name"])
     parser.add_argument("--dry-run", action="store_true", help="print every command, run only local reads")
     parser.add_argument("--run-id", default=None, help="drift-demo: suffix of its Jobs (default: the time)")
+    parser.add_argument("--out", type=Path, default=OUT, help="where the deploy writes its manifests (build/deploy)")
     return parser.parse_args(argv)
 
 
@@ -1288,7 +1290,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.action in {"deploy", "drift-demo", "undeploy"} and not (REPO / "projects" / args.project).is_dir():
             raise DeployError(f"PROJECT={args.project}: no folder projects/{args.project}/")
         with contextlib.ExitStack() as stack:
-            out = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="deploy-plan-"))) if args.dry_run else OUT
+            out = (
+                Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="deploy-plan-")))
+                if args.dry_run
+                else args.out
+            )
             deploy = Deploy(args.project, args.cluster, runner, out)
             if args.action == "deploy":
                 deploy.run()
