@@ -8,6 +8,7 @@ themselves, because they are written under the data root and opened from there o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -17,6 +18,7 @@ from rich.table import Table
 from mlops.jobs import BatchRow
 from monitoring.monitor import EXPERIMENT, MonitorResult, Performance
 from monitoring.trigger import TriggerDecision
+from pipelines.drafting import Draft
 from pipelines.expectations import short
 from pipelines.promotion import GateDecision, RollbackResult
 from pipelines.quarantine import QuarantineEntry
@@ -134,6 +136,24 @@ def print_batches(project: str, rows: Sequence[BatchRow], console: Console) -> N
         rows_text = str(r.rows) if r.rows is not None else ""
         table.add_row(_e(r.batch), f"[{style}]{r.status}[/]", r.role, r.time, r.time_source, rows_text, _e(r.note))
     console.print(table)
+
+
+def print_draft(contract: Path, draft: Draft, console: Console) -> None:
+    """What init-from-data wrote and what to do next."""
+    schema = draft.project.schema
+    roles = [f"target {schema.target.name} ({draft.project.task.value})"]
+    roles += [f"id {schema.id.name}"] if schema.id else []
+    roles += [f"timestamp {schema.timestamp.name}"] if schema.timestamp else []
+    console.print(f"drafted {contract}: {', '.join(roles)}, {len(schema.features)} feature(s)", highlight=False)
+    for note in draft.notes:
+        console.print(f"  {note}", highlight=False)
+    console.print("every sample batch passes the data gate under this draft", highlight=False)
+    name = draft.project.name
+    console.print(
+        f"next: review each line marked 'guessed', then `mlops data ingest --project {name}`, "
+        f"`make run PROJECT={name}`",
+        highlight=False,
+    )
 
 
 def _size(n: int) -> str:
@@ -289,6 +309,8 @@ def print_run_summary(summary: dict[str, Any], path: str, overview: str, console
     )
     table.add_row("why", str(summary["promotion_reason"] or summary["trigger_reason"]))
     console.print(table)
+    for chapter, finding in (summary.get("chapters") or {}).items():
+        console.print(f"{chapter}: {finding}", highlight=False)
     steps = summary["timings"].items()  # in step order: the story as it happened
     console.print("steps: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in steps), highlight=False)
     latest = {"validation": 1, "drift": 1}  # the newest of these; every model card (one per version)

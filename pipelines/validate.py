@@ -184,8 +184,12 @@ def check_batch(
     unknown = _no_known_column(project, frame)
     if unknown:
         return Verdict(status="quarantined", reasons=[f"unreadable: {unknown}"], rows_in=len(frame), unreadable=unknown)
+    ignored = [c for c in project.schema.ignore if c in frame.columns]  # schema.ignore: dropped on arrival
+    frame = frame.drop(columns=ignored)
     sent_ids = _request_ids(project, frame)  # labels sent back with the service's request ids (no id declared)
     cleaned = clean(project, frame.drop(columns=[REQUEST_ID]) if sent_ids is not None else frame)
+    if ignored:
+        cleaned.counts["ignored_columns"] = len(ignored)
     typed = type_batch(project, cleaned.frame)
     outcome = run_suite(project, specs, typed.suite)
     verdict = Verdict(

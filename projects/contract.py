@@ -270,6 +270,11 @@ class Schema(Frozen):
     target: Target
     sensitive: Sensitive | None = None
     features: tuple[Feature, ...] = Field(min_length=1)
+    ignore: tuple[str, ...] = Field(
+        default=(),
+        description="Columns the batches carry that are dropped on arrival (free text, internal fields): never "
+        "stored, never a model input, not an unexpected column.",
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> Schema:
@@ -278,6 +283,9 @@ class Schema(Frozen):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"column names must be unique across roles and features; repeated: {dupes}")
+        both = sorted(set(names) & set(self.ignore))
+        if both:
+            raise ValueError(f"ignore: {both} are declared columns too; a column is either used or ignored")
         reserved = sorted(set(names) & set(PLATFORM_COLUMNS))
         if reserved:
             raise ValueError(f"column name(s) {reserved} are reserved for the platform's own columns; rename them")
@@ -781,6 +789,22 @@ def check_new_name(name: str, projects_dir: Path) -> Path:
 
 def list_projects(projects_dir: Path) -> list[str]:
     return sorted(p.parent.name for p in projects_dir.glob("*/project.yaml"))
+
+
+def default_project(projects_dir: Path) -> str:
+    """The project a command works on when none is named: the only one there is, else the worked example (churn)
+    while it is there; otherwise the error lists them (name one with --project or MLOPS_PROJECT)."""
+    known = list_projects(projects_dir)
+    if len(known) == 1:
+        return known[0]
+    if "churn" in known:
+        return "churn"
+    raise ContractError(
+        f"{projects_dir}: {'no project yet' if not known else 'projects ' + ', '.join(known)}; name one with "
+        "--project NAME (or MLOPS_PROJECT=NAME)" + ("; `make new-project NAME=...` makes one" if not known else ""),
+        where=str(projects_dir),
+        key="project",
+    )
 
 
 def json_schema() -> dict[str, Any]:
