@@ -29,9 +29,17 @@ from mlops.overview import SUMMARY, publish_overview
 from pipelines.datasets import coerce_types, list_validated, validated_name
 from pipelines.validate import decided_stems, gate_totals
 from projects import tracking
+from projects.contract import FilesSource
 from projects.errors import PlatformError
 from projects.registry import champion_version
-from projects.sources import generator_scenarios, land_next, read_frame, shift_scenario
+from projects.sources import (
+    generator_scenarios,
+    ingest_files,
+    land_next,
+    pending_files,
+    read_frame,
+    shift_scenario,
+)
 from projects.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -59,6 +67,7 @@ class LoopState:
     timings: dict[str, float] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
     reports: dict[str, list[str]] = field(default_factory=lambda: {"validation": [], "model_card": [], "drift": []})
+    held: HeldBack | None = None  # a files project's plan of which batches arrive in which chapter
     service: subprocess.Popen[bytes] | None = None
 
     @property
@@ -89,13 +98,13 @@ def scenarios(state: LoopState) -> tuple[str, ...]:
 def land(state: LoopState, scenario: str, batches: int) -> list[str]:
     """New batches in landing, whatever the source's kind: generated (this scenario) or ingested files."""
 
-    landed = land_next(
-        state.ws.project,
-        state.ws.store,
-        scenario=scenario,
-        batches=batches,
-        storage_options=state.ws.settings.storage_options(),
-    )
+    ws = state.ws
+    if isinstance(ws.project.source, FilesSource):  # the oldest files not landed yet, as they would arrive
+        landed = ingest_files(ws.project, ws.store, ws.settings.storage_options(), limit=batches) if batches else []
+    else:
+        landed = land_next(
+            ws.project, ws.store, scenario=scenario, batches=batches, storage_options=ws.settings.storage_options()
+        )
     if not landed:
         console.print(f"no new batch from the {state.ws.project.source.kind} source")
     elif state.verbose:
@@ -142,6 +151,7 @@ def train_and_gate(state: LoopState) -> None:
     if decision.model_card_url:
         state.reports["model_card"].append(decision.model_card_url)
     colour = "green" if decision.promoted else "yellow"
+    state.facts["first_decision"] = f"v{result.version} {decision.decision}"
     console.print(f"version {result.version}: [{colour}]{decision.decision}[/] - {decision.reason}")
     console.print(f"model card: {decision.model_card_url}")
 
@@ -284,9 +294,40 @@ def wait_for_log_flush(state: LoopState) -> None:
 
 
 # --------------------------------------------------------------------------------------------- the story
-def step_first_champion(state: LoopState) -> None:
-    """Baseline batches, the data gate, and a first model through the gate (skipped when a champion exists)."""
+@dataclass(frozen=True)
+class HeldBack:
+    """How a files project's own batches are told as a story: the oldest train the first champion, the newest
+    arrive later (first one normal day, then the rest), each served as traffic before its labels land."""
 
+    first: int
+    normal: int
+    later: int
+
+
+def hold_back(state: LoopState) -> HeldBack:
+    """Up to three of the newest files held back, never so many that the first champion has no training batch."""
+    ws = state.ws
+    pending = len(pending_files(ws.project, ws.store, ws.settings.storage_options()))
+    held = min(3, max(0, pending - (ws.project.training.holdout_batches + 1)))
+    normal = 1 if held else 0
+    return HeldBack(first=pending - held, normal=normal, later=held - normal)
+
+
+def files_project(state: LoopState) -> bool:
+    return isinstance(state.ws.project.source, FilesSource)
+
+
+def step_first_champion(state: LoopState) -> None:
+    """Baseline batches, the data gate, and a first model through the gate (skipped when a champion exists).
+
+    A files project lands its oldest batches here and holds the newest back for the later chapters."""
+    if files_project(state):
+        state.held = hold_back(state)
+        console.print(
+            f"{state.held.first} batch(es) to train on; {state.held.normal + state.held.later} of the newest held "
+            "back: they arrive later, served as traffic before their labels land",
+            highlight=False,
+        )
     existing = champion_version(tracking.configure(state.ws.settings), state.ws.name)
     state.facts["champion_at_start"] = existing
     if existing is not None:
@@ -294,14 +335,24 @@ def step_first_champion(state: LoopState) -> None:
             f"champion version {existing} already exists: continuing the story (make clean-state restarts it)"
         )
         return
-    land(state, "baseline", BASELINE_BATCHES)
+    land(state, "baseline", state.held.first if state.held else BASELINE_BATCHES)
     validate(state)
     train_and_gate(state)
 
 
 def step_normal_traffic(state: LoopState) -> None:
     """A normal day: the service answers that day's customers, whose labels land later in the same batch."""
-    for name in newest_batches(state, land(state, "baseline", 1), 1):
+    for name in newest_batches(state, land(state, "baseline", state.held.normal if state.held else 1), 1):
+        send_traffic(state, traffic_records(state, name))
+    validate(state)
+
+
+def step_later_batches(state: LoopState) -> None:
+    """A files project's newest batches: served as traffic, then their labels land (what the data holds)."""
+    names = land(state, "", state.held.later if state.held else 0)
+    if not names:
+        console.print("no batch held back for this chapter: the monitor looks at what was served so far")
+    for name in names[:2]:
         send_traffic(state, traffic_records(state, name))
     validate(state)
 
@@ -309,6 +360,9 @@ def step_normal_traffic(state: LoopState) -> None:
 def step_market_shift(state: LoopState) -> None:
     """The world changes (the generator's ``shift_scenario``: prices rise and customers change for churn): shifted
     traffic is served, its labels land, one extract arrives broken."""
+    if files_project(state):
+        step_later_batches(state)
+        return
     shift = shift_scenario(state.ws.project)
     if shift is None:
         console.print(f"project {state.ws.name!r} declares no shift scenario: the story goes on with its own data")
@@ -344,6 +398,21 @@ STEPS: list[tuple[str, Callable[[LoopState], object]]] = [
     ("monitor after the shift", lambda state: monitor_and_act(state, "monitor_shift")),
     ("rollout of the champion", step_rollout),
 ]
+FILES_STEP_NAMES = (  # the same steps told for a project's own files (a generator's names say what it simulates)
+    "first champion: the oldest batches, validated, trained, gated",
+    "serve the champion",
+    "normal traffic: the next batch served, then its labels",
+    "monitor normal traffic",
+    "later batches: the newest served, then their labels",
+    "monitor after the later batches",
+    "rollout of the champion",
+)
+
+
+def story_steps(ws: Workspace) -> list[tuple[str, Callable[[LoopState], object]]]:
+    if isinstance(ws.project.source, FilesSource):
+        return [(name, fn) for name, (_, fn) in zip(FILES_STEP_NAMES, STEPS, strict=True)]
+    return STEPS
 
 
 # --------------------------------------------------------------------------------------------- summary
@@ -371,10 +440,37 @@ def build_summary(state: LoopState, duration: float) -> dict[str, Any]:
         "promoted": outcome.get("decision") == "promoted",
         "promotion_reason": outcome.get("reason"),
         "served_version": served_version(state),
+        "chapters": chapters(state),
         "reports": state.reports,
         "duration_s": round(duration, 2),
         "timings": state.timings,
     }
+
+
+def chapters(state: LoopState) -> dict[str, str]:
+    """What each chapter found, in a sentence (the summary's and the terminal's last word on the story)."""
+    steps = [name for name, _ in story_steps(state.ws)]
+    found = {}
+    first = state.facts.get("first_decision")
+    if first:
+        found[steps[0]] = first
+    elif state.facts.get("champion_at_start"):
+        found[steps[0]] = f"v{state.facts['champion_at_start']} was already champion"
+    for key, step in (("monitor_normal", steps[3]), ("monitor_shift", steps[5])):
+        if state.facts.get(key):
+            found[step] = monitor_sentence(state.facts[key])
+    return found
+
+
+def monitor_sentence(facts: dict[str, Any]) -> str:
+    drift = facts.get("drift_detected")
+    seen = {True: "drift", False: "no drift", None: "too little traffic to decide"}[drift]
+    trigger = facts.get("trigger") or {}
+    outcome = trigger.get("outcome") or {}
+    text = f"{seen} (champion v{facts.get('champion')}); trigger: {trigger.get('action')}"
+    if outcome.get("version"):
+        text += f"; retrained v{outcome['version']}: {outcome.get('decision')}"
+    return text
 
 
 def run_story(project: str, verbose: bool = False) -> dict[str, Any]:
@@ -382,7 +478,7 @@ def run_story(project: str, verbose: bool = False) -> dict[str, Any]:
     state = LoopState(ws=Workspace.open(project), verbose=verbose)
     started = time.perf_counter()
     try:
-        for name, fn in STEPS:
+        for name, fn in story_steps(state.ws):
             with state.step(name):
                 fn(state)
         summary = build_summary(state, time.perf_counter() - started)

@@ -167,14 +167,10 @@ def generate_batches(
     return landed
 
 
-def ingest_files(
+def pending_files(
     project: Project, store: ProjectStore, storage_options: dict[str, Any] | None = None
-) -> list[LandedBatch]:
-    """Copy CSV/Parquet batches from ``source.url`` into landing; files already landed are skipped.
-
-    Each gets its landing record with the source file's modification time: the batch's time when the data has no
-    timestamp and the name carries none.
-    """
+) -> list[tuple[str, str]]:
+    """(name, path) of the source's CSV/Parquet files not landed yet, in name order (how ingest lands them)."""
     source = project.source
     if not isinstance(source, FilesSource):
         raise ContractError(f"project {project.name!r}: source.kind is {source.kind!r}, not 'files'")
@@ -182,11 +178,32 @@ def ingest_files(
     if not fs.exists(base):
         raise ContractError(f"project {project.name!r}: source.url {source.url!r} does not exist")
     known = set(store.list("landing"))
-    landed = []
+    found = []
     for path in sorted(fs.glob(posixpath.join(base, source.pattern))):
         name = posixpath.basename(path)
-        if name in known or not name.endswith(BATCH_SUFFIXES) or fs.isdir(path):
-            continue
+        if name not in known and name.endswith(BATCH_SUFFIXES) and not fs.isdir(path):
+            found.append((name, path))
+    return found
+
+
+def ingest_files(
+    project: Project,
+    store: ProjectStore,
+    storage_options: dict[str, Any] | None = None,
+    limit: int | None = None,
+) -> list[LandedBatch]:
+    """Copy CSV/Parquet batches from ``source.url`` into landing (the oldest ``limit`` of them if given); files
+    already landed are skipped.
+
+    Each gets its landing record with the source file's modification time: the batch's time when the data has no
+    timestamp and the name carries none.
+    """
+    pending = pending_files(project, store, storage_options)
+    source = project.source
+    assert isinstance(source, FilesSource)  # pending_files refused any other kind
+    fs, _ = url_to_fs(source.url, **(storage_options or {}))
+    landed = []
+    for name, path in pending[:limit]:
         url = land_bytes(
             store, name, fs.cat_file(path), source=f"{source.url.rstrip('/')}/{name}", modified=_modified(fs, path)
         )
