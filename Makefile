@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PROJECT ?= churn
+PROJECT ?= $(shell $(BIN)/mlops project default 2>/dev/null || echo churn)  # the only project, else churn
 OVERLAY ?= kind
 PYTHON ?= python3
 VENV := .venv
@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
 .PHONY: help setup run test test-fast lint fmt typecheck bench bench-serving clean clean-state images stack-up stack-down \
-	k8s-render k8s-check screenshots
+	k8s-render k8s-check screenshots new-project
 
 help: ## List every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml uv.lock infra/scripts/bootstrap.sh
 
 setup: $(STAMP) ## Create ./.venv and install the locked dependencies (run/test do this for you)
 
-run: $(STAMP) ## Run the whole loop for PROJECT (default churn) with embedded local defaults
+run: $(STAMP) ## Run the whole loop for PROJECT (default: the only project, else churn) with local defaults
 	$(BIN)/mlops run --project $(PROJECT)
 
 test: $(STAMP) ## Run every test suite (unit, data, model, integration, e2e, containers) with coverage
@@ -81,6 +81,11 @@ cluster-down: $(STAMP) ## Delete the kind cluster (images stay on the host)
 
 drift-demo: $(STAMP) ## In the cluster: drifted data and traffic -> monitor -> retrain Job -> new version served
 	$(DEPLOY) drift-demo --project $(PROJECT)
+
+new-project: $(STAMP) ## A new project from the template: NAME=fraud [TASK=classification|regression] [DATA=./batches] [TARGET=col]
+	$(if $(NAME),,$(error NAME is required: make new-project NAME=fraud [DATA=./my-batches] [TARGET=is_fraud]))
+	$(BIN)/mlops project new $(NAME) --task $(or $(TASK),classification) $(if $(DATA),--data $(DATA)) \
+		$(if $(TARGET),--target $(TARGET))
 
 screenshots: $(STAMP) ## Screenshots of the overview, a model card and the drift page from a real run (docs/images)
 	$(BIN)/python -m tests.screenshots

@@ -31,7 +31,7 @@ from pipelines.promotion import ABORTED, list_versions
 from pipelines.quarantine import list_quarantine, read_report, replay, retire
 from pipelines.training import train
 from projects import registry
-from projects.contract import ContractError, json_schema, list_projects
+from projects.contract import ContractError, default_project, json_schema, list_projects
 from projects.errors import PlatformError
 from projects.settings import REPO_ROOT, disable_telemetry, load_settings, quiet_vendor_logs
 from projects.sources import generate_batches, ingest_files
@@ -77,7 +77,22 @@ log_app = typer.Typer(help="The inference log serving writes: compact it.", no_a
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(log_app, name="log")
 
-ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name (a folder under projects/).")]
+
+def _project_or_default(value: str) -> str:
+    """No --project (nor MLOPS_PROJECT): the only project, else churn while the example is there."""
+    return value or default_project(load_settings().projects_dir)
+
+
+ProjectOpt = Annotated[
+    str,
+    typer.Option(
+        "--project",
+        "-p",
+        envvar="MLOPS_PROJECT",
+        callback=_project_or_default,
+        help="Project name (a folder under projects/); default: the only project, else churn.",
+    ),
+]
 
 
 @app.callback()
@@ -88,7 +103,7 @@ def _root() -> None:
 
 # ------------------------------------------------------------------------------------------- log
 @log_app.command("compact", short_help="Merge each closed day's inference-log parts.")
-def log_compact(project: ProjectOpt = "churn") -> None:
+def log_compact(project: ProjectOpt = "") -> None:
     """Merge each closed day's inference-log parts into one (per column layout): nothing lost, nothing read twice.
 
     A day is closed an hour after it ends (UTC). Readers skip the parts a compacted part replaces, so the
@@ -112,6 +127,52 @@ def project_show(name: Annotated[str, typer.Argument(help="Project name.")]) -> 
     typer.echo(json.dumps({"contract_hash": ws.project.contract_hash(), **resolved}, indent=2))
 
 
+@project_app.command("init-from-data", short_help="Draft a project.yaml from sample batches.")
+def project_init_from_data(
+    project: Annotated[str, typer.Option("--project", "-p", help="Name of the project (new or a placeholder).")],
+    path: Annotated[str, typer.Option("--path", help="Folder or fsspec URL of sample CSV/Parquet batches.")],
+    target: Annotated[str | None, typer.Option(help="The column to predict (default: target, label, y, ...).")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite a project.yaml edited since it was drafted.")] = False,
+) -> None:
+    """Draft projects/<name>/project.yaml from sample batches: roles, types, ranges, sets, missing values.
+
+    Every guessed line says what it was guessed from; the draft is run through the data gate against every sample
+    before it is written (a draft that would quarantine one of your own batches is refused, naming it).
+    """
+    contract, draft = jobs.init_from_data(project, path, target=target, force=force)
+    render.print_draft(contract, draft, console)
+
+
+@project_app.command("new", short_help="A new project from the template (make new-project).")
+def project_new(
+    name: Annotated[str, typer.Argument(help="Project name: lowercase letters and digits, e.g. fraud.")],
+    task: Annotated[str, typer.Option(help="classification or regression.")] = "classification",
+    data: Annotated[str | None, typer.Option(help="Sample batches to draft the contract from.")] = None,
+    target: Annotated[str | None, typer.Option(help="The column to predict.")] = None,
+    description: Annotated[str, typer.Option(help="One line: what the project predicts.")] = "",
+) -> None:
+    """Render projects/<name>/ from infra/project-template (contract, source, feature code, its own tests,
+    deploy.yaml) and, with --data, draft its contract from those batches."""
+    if task not in {"classification", "regression"}:
+        raise typer.BadParameter(f"{task!r}: expected classification or regression", param_hint="--task")
+    folder, draft = jobs.new_project(name, task=task, data=data, target=target, description=description)
+    console.print(f"created {folder}", highlight=False)
+    if draft is not None:
+        render.print_draft(folder / "project.yaml", draft, console)
+    else:
+        console.print(
+            f"next: put sample batches in a folder and run `mlops project init-from-data --project {name} "
+            "--path <folder>`, or edit project.yaml by hand",
+            highlight=False,
+        )
+
+
+@project_app.command("default", short_help="Print the project a command uses when none is named.")
+def project_default() -> None:
+    """Print the project commands use without --project: the only one, else churn while it is there."""
+    typer.echo(default_project(load_settings().projects_dir))
+
+
 @project_app.command("list", short_help="List the projects under projects/.")
 def project_list() -> None:
     """List the projects found under the projects folder."""
@@ -122,7 +183,7 @@ def project_list() -> None:
 # ------------------------------------------------------------------------------------------- data
 @data_app.command("generate", short_help="Write synthetic batches to landing.")
 def data_generate(
-    project: ProjectOpt = "churn",
+    project: ProjectOpt = "",
     scenario: Annotated[str, typer.Option(help="baseline, covariate_drift, concept_drift or breakage.")] = "baseline",
     batches: Annotated[int, typer.Option(min=1, help="Number of daily batches.")] = 1,
     start: Annotated[
@@ -141,7 +202,7 @@ def data_generate(
 
 
 @data_app.command("ingest", short_help="Copy new files from the source into landing.")
-def data_ingest(project: ProjectOpt = "churn") -> None:
+def data_ingest(project: ProjectOpt = "") -> None:
     """Copy new CSV/Parquet batches from the project's source folder into landing (files projects)."""
     ws = Workspace.open(project)
     landed = ingest_files(ws.project, ws.store, ws.settings.storage_options())
@@ -151,7 +212,7 @@ def data_ingest(project: ProjectOpt = "churn") -> None:
 
 
 @data_app.command("list", short_help="Every batch: status, time, role in the window.")
-def data_list(project: ProjectOpt = "churn") -> None:
+def data_list(project: ProjectOpt = "") -> None:
     """Every landing batch in time order: validated (train, holdout, or outside the window), quarantined, retired."""
     render.print_batches(project, jobs.batches_view(Workspace.open(project)), console)
 
@@ -159,7 +220,7 @@ def data_list(project: ProjectOpt = "churn") -> None:
 @data_app.command("retire", short_help="Take a validated batch out of training (kept).")
 def data_retire(
     batch: Annotated[str, typer.Argument(help="Batch name or stem, e.g. 2026-01-03_baseline.")],
-    project: ProjectOpt = "churn",
+    project: ProjectOpt = "",
     reason: Annotated[str, typer.Option(help="Why, for the report and its history.")] = "",
 ) -> None:
     """Move a validated batch out of every training window: kept under quarantine/ with its history, never deleted.
@@ -173,7 +234,7 @@ def data_retire(
 
 # ------------------------------------------------------------------------------------------- the data gate
 @app.command("validate", short_help="New landing batches -> validated or quarantine.")
-def validate_command(project: ProjectOpt = "churn") -> None:
+def validate_command(project: ProjectOpt = "") -> None:
     """Run every new landing batch through cleaning and the suite: validated store or quarantine.
 
     Exit 0 when the gate ran, whatever it decided (a quarantine is a result, not an error); 2 on a real error.
@@ -183,7 +244,7 @@ def validate_command(project: ProjectOpt = "churn") -> None:
 
 @quarantine_app.command("list", short_help="List quarantined batches and their reasons.")
 def quarantine_list(
-    project: ProjectOpt = "churn",
+    project: ProjectOpt = "",
     include_released: Annotated[bool, typer.Option("--all", help="Also list batches a replay released.")] = False,
 ) -> None:
     """List quarantined batches with their reasons and report links."""
@@ -193,7 +254,7 @@ def quarantine_list(
 @quarantine_app.command("show", short_help="Show a quarantined batch's report.")
 def quarantine_show(
     batch: Annotated[str, typer.Argument(help="Batch name or stem, e.g. 2026-01-03_breakage.")],
-    project: ProjectOpt = "churn",
+    project: ProjectOpt = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
 ) -> None:
     """Show a quarantined batch's latest report: each failed expectation, its column, counts and examples."""
@@ -207,7 +268,7 @@ def quarantine_show(
 @quarantine_app.command("replay", short_help="Run quarantined batches through the gate again.")
 def quarantine_replay(
     batch: Annotated[str | None, typer.Argument(help="Batch name or stem (default: every quarantined batch).")] = None,
-    project: ProjectOpt = "churn",
+    project: ProjectOpt = "",
 ) -> None:
     """Run quarantined batches through cleaning and the current suite again, after a fix to the file or the contract.
 
@@ -220,7 +281,7 @@ def quarantine_replay(
 # ------------------------------------------------------------------------------------------- training, registry
 @app.command("train", short_help="Train, register and gate a challenger.")
 def train_command(
-    project: ProjectOpt = "churn",
+    project: ProjectOpt = "",
     promote: Annotated[bool, typer.Option("--promote/--no-promote", help="Run the gate on the new version.")] = True,
 ) -> None:
     """Train a challenger on the validated window, log it to MLflow, register it and (by default) gate it."""
@@ -243,7 +304,7 @@ def train_command(
 
 @app.command("promote", short_help="Gate a version against the champion.")
 def promote_command(
-    project: ProjectOpt = "churn",
+    project: ProjectOpt = "",
     version: Annotated[str | None, typer.Option(help="Version to gate (default: the newest).")] = None,
 ) -> None:
     """Gate a version against the champion on the out-of-time holdout; promote it if it passes.
@@ -258,13 +319,13 @@ def promote_command(
 
 
 @app.command("rollback", short_help="Make the previous champion the champion again.")
-def rollback_command(project: ProjectOpt = "churn") -> None:
+def rollback_command(project: ProjectOpt = "") -> None:
     """Make the previous champion the champion again; the demoted version is never auto-promoted again."""
     render.print_rollback(jobs.rollback_champion(Workspace.open(project)), console)
 
 
 @app.command("models", short_help="List model versions, aliases and decisions.")
-def models_command(project: ProjectOpt = "churn") -> None:
+def models_command(project: ProjectOpt = "") -> None:
     """List the project's model versions: aliases, gate metric, fairness gap, decision and reason."""
     ws = Workspace.open(project)
     render.print_versions(project, ws.project.gate.metric, list_versions(ws), console)
@@ -273,7 +334,7 @@ def models_command(project: ProjectOpt = "churn") -> None:
 # ------------------------------------------------------------------------------------------- monitoring
 @app.command("monitor", short_help="Drift and performance of the champion, then trigger.")
 def monitor_command(
-    project: ProjectOpt = "churn",
+    project: ProjectOpt = "",
     window: Annotated[
         str | None,
         typer.Option(help="Bound the window: 24h, 7d, 50000rows or both (24h,50000rows); never before the promotion."),
@@ -301,7 +362,7 @@ def monitor_command(
 
 
 @app.command("retrain", short_help="Validate new batches, then train and gate.")
-def retrain_command(project: ProjectOpt = "churn") -> None:
+def retrain_command(project: ProjectOpt = "") -> None:
     """Retrain now: new landing batches through the data gate, then train and gate (what a trigger runs)."""
     outcome = jobs.retrain(Workspace.open(project))
     for key in ("validated_batches", "quarantined_batches"):
@@ -312,7 +373,7 @@ def retrain_command(project: ProjectOpt = "churn") -> None:
 # ------------------------------------------------------------------------------------------- serving
 @app.command("serve", short_help="Serve the champion on 127.0.0.1.")
 def serve_command(
-    project: ProjectOpt = "churn",
+    project: ProjectOpt = "",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1.")] = 3000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (each loads the champion).")] = 1,
 ) -> None:
@@ -335,7 +396,7 @@ def serve_command(
 
 @app.command("ui", short_help="MLflow's UI on this project's registry (answers in seconds).")
 def ui_command(
-    project: ProjectOpt = "churn",
+    project: ProjectOpt = "",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1.")] = 5000,
 ) -> None:
     """Open MLflow's UI on the tracking store the platform uses, and say where the project's pages are.
@@ -365,7 +426,7 @@ def ui_command(
 def predict_command(
     input_file: Annotated[str, typer.Option("--input", help="CSV or Parquet file (path or fsspec URL) to score.")],
     output_file: Annotated[str, typer.Option("--output", help="Where to write id, prediction, probability.")],
-    project: ProjectOpt = "churn",
+    project: ProjectOpt = "",
 ) -> None:
     """Score a file offline with the champion: the service's checks and model, no server."""
     ws = Workspace.open(project)
@@ -379,7 +440,7 @@ def predict_command(
 # ------------------------------------------------------------------------------------------- the loop
 @app.command("run", short_help="Run the whole loop (what `make run` calls).")
 def run(
-    project: ProjectOpt = "churn",
+    project: ProjectOpt = "",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One line per batch, not one per chapter.")] = False,
 ) -> None:
     """Run the whole loop for a project on this machine (what `make run` calls); exit 1 if it stops.
@@ -390,7 +451,7 @@ def run(
 
 
 @app.command("report", short_help="Rebuild the run overview page (reports/index.html).")
-def report(project: ProjectOpt = "churn") -> None:
+def report(project: ProjectOpt = "") -> None:
     """Rebuild the project's overview page from the registry and the data root, and bring every model card's
     status line up to date (which alias the version holds now)."""
     ws = Workspace.open(project)

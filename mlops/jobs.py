@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from monitoring.monitor import MonitorResult, WindowSpec, monitor
 from monitoring.trigger import TriggerDecision, act_on_drift, record_in_summary
 from pipelines.datasets import batch_records
+from pipelines.drafting import Draft, DraftError, draft_contract, read_samples, unreviewed
 from pipelines.model_card import mark_all, publish_model_card
 from pipelines.promotion import GateDecision, RollbackResult, promote_if_better, rollback
 from pipelines.quarantine import list_quarantine
@@ -28,7 +30,10 @@ from pipelines.training import TrainingError, TrainResult, split_batches, train
 from pipelines.validate import ValidationRun, validate_landing
 from projects import registry, tracking
 from projects.clock import parse_utc
+from projects.contract import check_new_name, project_dir
+from projects.errors import PlatformError
 from projects.inference_log import Compaction, closed_days, compact_partition
+from projects.settings import REPO_ROOT, Settings, load_settings
 from projects.workspace import Workspace
 
 
@@ -121,6 +126,60 @@ def monitor_and_trigger(ws: Workspace, window: WindowSpec | str | None = None) -
 def compact_log(ws: Workspace, now: dt.datetime | None = None) -> list[Compaction]:
     """What `mlops log compact` runs: every closed day of the inference log, one compacted part per layout."""
     return [compact_partition(ws.store, partition) for partition in closed_days(ws.store, now)]
+
+
+TEMPLATE = REPO_ROOT / "infra" / "project-template"  # cookiecutter: rendered by `mlops project new`
+
+
+def init_from_data(
+    name: str, path: str, *, target: str | None = None, force: bool = False, settings: Settings | None = None
+) -> tuple[Path, Draft]:
+    """Draft projects/<name>/project.yaml from the sample batches under ``path`` (checked against every one of
+    them first) and write it, unless a reviewed file is there (``force`` overwrites)."""
+    settings = settings or load_settings()
+    folder = project_dir(settings.projects_dir, name)
+    if not folder.exists():
+        folder = check_new_name(name, settings.projects_dir)
+    contract = folder / "project.yaml"
+    if contract.exists() and not force and not unreviewed(contract.read_text(encoding="utf-8")):
+        raise DraftError(
+            f"{contract}: edited since it was drafted (it is yours now); --force overwrites it", where=str(contract)
+        )
+    url = path if "://" in path else str(Path(path).resolve())
+    draft = draft_contract(name, url, target=target, samples=read_samples(url, settings.storage_options()))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "__init__.py").touch()
+    contract.write_text(draft.text, encoding="utf-8")
+    return contract, draft
+
+
+def new_project(
+    name: str,
+    *,
+    task: str = "classification",
+    data: str | None = None,
+    target: str | None = None,
+    description: str = "",
+    settings: Settings | None = None,
+) -> tuple[Path, Draft | None]:
+    """Render the project template into projects/<name>/ (and draft its contract from ``data`` if given)."""
+    settings = settings or load_settings()
+    check_new_name(name, settings.projects_dir)
+    try:
+        from cookiecutter.main import cookiecutter  # noqa: PLC0415 - a dev tool, only this command needs it
+    except ImportError:
+        raise PlatformError("cookiecutter is not installed: run `make setup` (it is in the dev dependencies)") from None
+    answers = {"name": name, "task": task, "target": target or "target", "description": description, "data": ""}
+    if data:
+        answers["data"] = data if "://" in data else str(Path(data).resolve())
+    settings.projects_dir.mkdir(parents=True, exist_ok=True)
+    rendered = Path(
+        cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(settings.projects_dir))
+    )
+    if not data:
+        return rendered, None
+    _, draft = init_from_data(name, data, target=target, settings=settings)
+    return rendered, draft
 
 
 @dataclass(frozen=True)

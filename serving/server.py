@@ -43,8 +43,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
     parser.add_argument("--port", type=int, default=3000, help="default: 3000")
     args = parser.parse_args(argv)
-    if not args.project:
-        parser.error("say which project to serve: --project NAME or MLOPS_PROJECT=NAME")
+    if not args.project:  # neither given: the only project the image or checkout holds (else churn, or an error)
+        from projects.contract import ContractError, default_project
+        from projects.settings import load_settings
+
+        try:
+            args.project = default_project(load_settings().projects_dir)
+        except ContractError as exc:
+            parser.error(f"say which project to serve (--project NAME or MLOPS_PROJECT=NAME): {exc}")
     return args
 
 
@@ -136,7 +142,11 @@ def import_everything() -> None:
     from serving.protocol import bounded_protocol
     from serving.service import service_from_env
 
-    os.environ.setdefault("MLOPS_PROJECT", "churn")
+    if not os.environ.get("MLOPS_PROJECT"):  # the image build imports the service for one of the projects it holds
+        from projects.contract import default_project
+        from projects.settings import load_settings
+
+        os.environ["MLOPS_PROJECT"] = default_project(load_settings().projects_dir)
     uvicorn.Config(service_from_env().to_asgi(is_main=True), http=bounded_protocol(10.0), log_config=None).load()
     import_for_unpickling()
     all_estimators()  # every estimator module: any champion unpickles from bytecode

@@ -13,6 +13,7 @@
 #                   /etc/ssl/certs/ca-certificates.crt when it exists; CA_BUNDLE=none to use the base image's own
 #   IMAGE_PREFIX    e.g. ghcr.io/acme/ (default: none, local images)
 #   IMAGE_TAG       default: git describe --always --dirty
+#   SERVING_EXTRA_PACKAGES  libraries a project's model needs at serving time (names in uv.lock), e.g. "xgboost"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -59,7 +60,9 @@ for name in "${NAMES[@]}"; do
   image="${PREFIX}mlops-${name}"
   say "building $image:$TAG from ${DOCKERFILE[$name]} (base $BASE_IMAGE)"
   started=$SECONDS
-  docker build --quiet --build-arg BASE_IMAGE="$BASE_IMAGE" \
+  extra=()
+  [ "$name" != serving ] || extra=(--build-arg "SERVING_EXTRA=${SERVING_EXTRA_PACKAGES:-}")
+  docker build --quiet --build-arg BASE_IMAGE="$BASE_IMAGE" "${extra[@]}" \
     --label org.opencontainers.image.revision="$REVISION" \
     --label org.opencontainers.image.source="mlops-platform/${DOCKERFILE[$name]}" \
     -f "${DOCKERFILE[$name]}" -t "$image:$TAG" -t "$image:latest" . 2>&1 \
