@@ -33,6 +33,7 @@ from pipelines.training import train
 from projects import registry
 from projects.contract import ContractError, default_project, json_schema, list_projects
 from projects.errors import PlatformError
+from projects.redaction import redact
 from projects.settings import REPO_ROOT, disable_telemetry, load_settings, quiet_vendor_logs
 from projects.sources import generate_batches, ingest_files
 from projects.workspace import Workspace
@@ -406,7 +407,8 @@ def ui_command(
     """
     ws = Workspace.open(project)
     store = ws.settings.tracking_url
-    base = store.rstrip("/") if store.startswith(("http://", "https://")) else f"http://127.0.0.1:{port}"
+    # a server URI may carry a password: the printed links never do (the browser asks for it)
+    base = redact(store.rstrip("/")) if store.startswith(("http://", "https://")) else f"http://127.0.0.1:{port}"
     console.print(
         f"the registered model: {base}/#/models/{registry.model_name(project)}\n"
         f"its training runs (tick two, Compare): {base}/#/experiments (experiment {project!r})\n"

@@ -7,8 +7,8 @@
   decides (``--artifacts-destination``), unless MLOPS_ARTIFACT_ROOT says otherwise.
 
 MLflow's HTTP client retries an unreachable server for minutes before it gives up. ``check_reachable`` asks
-once with a short timeout, so ``mlops train`` fails in seconds with a message that names the URI, and before
-anything has been trained, logged or aliased.
+once with a short timeout, so ``mlops train`` fails in seconds with a message that names the URI (its
+credentials redacted: projects/redaction.py), and before anything has been trained, logged or aliased.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from projects.errors import PlatformError
+from projects.redaction import redact
 from projects.settings import Settings, disable_telemetry
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def check_reachable(uri: str, timeout: float = REACH_TIMEOUT_S) -> None:
         parsed = urlparse(uri)
         _check_tcp(uri, parsed.hostname or "127.0.0.1", parsed.port or DEFAULT_PORTS[scheme], timeout)
     elif scheme not in {"databricks", "file", ""}:
-        raise TrackingError(f"MLflow tracking URI {uri!r}: unsupported scheme {scheme!r}")
+        raise TrackingError(f"MLflow tracking URI {redact(uri)!r}: unsupported scheme {scheme!r}")
 
 
 def _check_http(uri: str, timeout: float) -> None:
@@ -86,15 +87,17 @@ def _check_http(uri: str, timeout: float) -> None:
     health = uri.rstrip("/") + "/health"
     try:
         response = httpx.get(health, timeout=timeout)
-    except httpx.HTTPError as exc:
+    except httpx.HTTPError as exc:  # the exception's text may quote the URL: the whole message is redacted
         raise TrackingError(
-            f"MLflow tracking server {uri} is unreachable ({type(exc).__name__}: {exc}). Start it, or point "
-            "MLOPS_TRACKING_URI at a running server (unset it to use the local SQLite store)."
+            redact(
+                f"MLflow tracking server {uri} is unreachable ({type(exc).__name__}: {exc}). Start it, or point "
+                "MLOPS_TRACKING_URI at a running server (unset it to use the local SQLite store)."
+            )
         ) from None
     if response.status_code >= 400:
         raise TrackingError(
-            f"MLflow tracking server {uri} answered {response.status_code} on /health; is it an MLflow server "
-            "and is this host allowed (--allowed-hosts)?"
+            f"MLflow tracking server {redact(uri)} answered {response.status_code} on /health; is it an MLflow "
+            "server and is this host allowed (--allowed-hosts)?"
         )
 
 
@@ -106,9 +109,9 @@ def _check_sqlite(uri: str) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise TrackingError(f"MLflow store {uri}: cannot create its folder {folder}: {exc}") from None
+        raise TrackingError(f"MLflow store {redact(uri)}: cannot create its folder {folder}: {exc}") from None
     if not os.access(folder, os.W_OK):
-        raise TrackingError(f"MLflow store {uri}: folder {folder} is not writable")
+        raise TrackingError(f"MLflow store {redact(uri)}: folder {folder} is not writable")
 
 
 def _check_tcp(uri: str, host: str, port: int, timeout: float) -> None:
@@ -116,8 +119,7 @@ def _check_tcp(uri: str, host: str, port: int, timeout: float) -> None:
         with socket.create_connection((host, port), timeout=timeout):
             pass
     except OSError as exc:
-        shown = uri.rsplit("@", maxsplit=1)[-1]  # never print credentials
-        raise TrackingError(f"MLflow database ...@{shown} is unreachable at {host}:{port}: {exc}") from None
+        raise TrackingError(redact(f"MLflow database {uri} is unreachable at {host}:{port}: {exc}")) from None
 
 
 def configure(settings: Settings, check: bool = True) -> MlflowClient:

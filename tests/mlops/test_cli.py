@@ -78,6 +78,19 @@ def test_unknown_project_is_one_clear_line(mlops_home: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_ui_on_a_tracking_server_prints_its_links_without_the_password(
+    mlops_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a tracking server URI with a password (nothing is started for a server: its links are printed)
+    monkeypatch.setenv("MLOPS_TRACKING_URI", "http://mlflow:s3cret-ui@127.0.0.1:5999")
+    # When `mlops ui` runs
+    result = runner.invoke(app, ["ui", "--project", "churn"])
+    # Then the links name the server and the user, never the password
+    assert result.exit_code == 0, result.output
+    assert "http://mlflow:***@127.0.0.1:5999/#/models/" in result.output, result.output
+    assert "s3cret-ui" not in result.output, result.output
+
+
 def test_data_generate_writes_landing(mlops_home: Path) -> None:
     result = runner.invoke(
         app,

@@ -35,3 +35,22 @@ def test_unreachable_database_is_named_without_its_password():
         tracking.check_reachable(f"postgresql+psycopg2://mlflow:s3cret@127.0.0.1:{port}/mlflow", timeout=1)
     assert f"127.0.0.1:{port}" in str(caught.value)
     assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("credentials", "secret"),
+    [("mlflow:s3cret-http@", "s3cret-http"), ("", "tok-s3cret"), ("s3cret-token@", "s3cret-token")],
+    ids=["password", "query-token", "lone-token"],
+)
+def test_unreachable_server_is_named_without_its_credentials(credentials: str, secret: str):
+    # Given a tracking server URI that carries a credential, on a port nothing listens on
+    port = free_port()
+    query = f"?token={secret}" if not credentials else ""
+    uri = f"http://{credentials}127.0.0.1:{port}/{query}"
+    # When the platform checks it
+    with pytest.raises(tracking.TrackingError) as caught:
+        tracking.check_reachable(uri, timeout=1)
+    # Then the error names where it looked, and not the secret
+    message = str(caught.value)
+    assert f"127.0.0.1:{port}" in message, message
+    assert secret not in message, f"the credential leaked into the error: {message}"
