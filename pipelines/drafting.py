@@ -297,7 +297,7 @@ def _line(key: str, value: Any, comment: str = "", indent: int = 0) -> str:
     return f"{text}   # guessed: {comment}" if comment else text
 
 
-def _model(task: str, classes: int) -> list[str]:
+def _model(name: str, task: str, classes: int) -> list[str]:
     if task == "regression":
         estimator, metric, floor = "sklearn.ensemble.HistGradientBoostingRegressor", "rmse", None
     else:
@@ -309,6 +309,8 @@ def _model(task: str, classes: int) -> list[str]:
         "  params: {max_iter: 200, random_state: 0}",
         "  numeric_impute: median",
         "  scale: false",
+        f"  # feature_code: projects.{name}.features.add_features   # your pure feature function (features.py)",
+        "  # derived: {new_column: numeric}   # the columns it adds, each numeric, boolean or categorical",
         "",
         "gate:",
         f"  metric: {metric}",
@@ -358,7 +360,7 @@ def render(name: str, url: str, samples: list[Sample], columns: list[Column], ro
         lines.append(_line("lowercase", lowercase, "every value is lower case in the samples", 2))
     lines += ["  drop_exact_duplicates: true", ""]
     classes = len(roles.target_line.get("classes", [])) or 2
-    model = _model(roles.task, classes)
+    model = _model(name, roles.task, classes)
     if roles.task == "regression":
         spread = _target_spread(samples, roles.target.name)
         model = [m.replace("{floor}", f"{spread:.4g}") for m in model]

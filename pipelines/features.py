@@ -18,6 +18,7 @@ level so that training can pickle it by value: the logged model then needs only 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from projects.contract import ContractError, FeatureType, OutlierAction, Project, Task
@@ -175,8 +176,49 @@ def _estimator_type(estimator: Any) -> str | None:
     return "regressor" if is_regressor(estimator) else None
 
 
+def load_feature_code(project: Project) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """Import ``model.feature_code`` (a function of the project's own package); errors name the key and the value."""
+    path = project.model.feature_code
+    assert path is not None
+    module_name, _, attr = path.rpartition(".")
+    try:
+        function: Callable[[pd.DataFrame], pd.DataFrame] = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ContractError(f"model.feature_code: {path!r} cannot be imported: {exc}") from None
+    if not callable(function):
+        raise ContractError(f"model.feature_code: {path!r} is not a function")
+    return function
+
+
+def apply_feature_code(
+    frame: pd.DataFrame, *, function: Callable[[pd.DataFrame], pd.DataFrame], derived: list[str], name: str
+) -> pd.DataFrame:
+    """The model's first step when the project has feature code: the inputs plus the derived columns it declares.
+
+    The function gets a copy (a pure function cannot harm the caller's frame, an impure one cannot either); what
+    it returns must be a DataFrame with the same rows and every column of ``model.derived``, else the error names
+    the function and the column.
+    """
+    import pandas as pd
+
+    out = function(frame.copy())
+    if not isinstance(out, pd.DataFrame):
+        raise TypeError(f"model.feature_code {name}: returned {type(out).__name__}, expected a pandas DataFrame")
+    if len(out) != len(frame):
+        raise ValueError(f"model.feature_code {name}: returned {len(out)} row(s) for {len(frame)}; keep every row")
+    missing = [c for c in derived if c not in out.columns]
+    if missing:
+        raise ValueError(f"model.feature_code {name}: did not add the derived column(s) {missing} (model.derived)")
+    return out[[*frame.columns, *(c for c in derived if c not in frame.columns)]]
+
+
+def _feature_code_names(transformer: Any, input_features: Any) -> list[str]:
+    """get_feature_names_out of the feature-code step: the inputs, then the derived columns."""
+    return [*input_features, *transformer.kw_args["derived"]]
+
+
 def build_pipeline(project: Project) -> Pipeline:
-    """The full model: cast -> per-type preprocessing -> estimator, all from the contract."""
+    """The full model: [feature code ->] cast -> per-type preprocessing -> estimator, all from the contract."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline, make_pipeline
@@ -184,10 +226,14 @@ def build_pipeline(project: Project) -> Pipeline:
 
     spec = project.model
     groups = input_columns(project)
+    derived = {kind: [c for c, t in spec.derived.items() if t is kind] for kind in FeatureType}
+    for kind in (FeatureType.numeric, FeatureType.boolean):
+        groups[kind.value] += derived[kind]
     cast = FunctionTransformer(
         cast_inputs,
         kw_args={
             **groups,
+            "categorical": [*groups["categorical"], *derived[FeatureType.categorical]],
             "clip": _bounds(project, OutlierAction.clip),
             "flag": _bounds(project, OutlierAction.flag),
         },
@@ -211,8 +257,27 @@ def build_pipeline(project: Project) -> Pipeline:
             groups["categorical"],
         ),
     ]
+    if derived[FeatureType.categorical]:  # categories unknown before fitting: learned from the training window
+        transformers.append(
+            (
+                "derived_categorical",
+                make_pipeline(
+                    SimpleImputer(strategy=spec.categorical_impute, **fill), OneHotEncoder(handle_unknown="ignore")
+                ),
+                derived[FeatureType.categorical],
+            )
+        )
     preprocess = ColumnTransformer([t for t in transformers if t[2]], remainder="drop")
-    return Pipeline([("cast", cast), ("preprocess", preprocess), ("estimator", load_estimator(project))])
+    steps: list[tuple[str, Any]] = [("cast", cast), ("preprocess", preprocess), ("estimator", load_estimator(project))]
+    if spec.feature_code is not None:
+        code = FunctionTransformer(
+            apply_feature_code,
+            kw_args={"function": load_feature_code(project), "derived": list(spec.derived), "name": spec.feature_code},
+            validate=False,
+            feature_names_out=_feature_code_names,
+        )
+        steps.insert(0, ("feature_code", code))
+    return Pipeline(steps)
 
 
 def encode_target(project: Project, target: pd.Series) -> np.ndarray:

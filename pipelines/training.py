@@ -10,12 +10,15 @@ explicitly: letting MLflow infer them re-imports the model in a subprocess and c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import platform
+import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -260,22 +263,38 @@ def _log_model(project: Project, model: Pipeline, window: Window) -> ModelInfo:
     inputs = window.train[project.schema.model_inputs]
     complete = inputs.dropna()
     example = (complete if len(complete) >= INPUT_EXAMPLE_ROWS else inputs).head(INPUT_EXAMPLE_ROWS)
-    cloudpickle.register_pickle_by_value(pipelines.features)
     sklearn_logger = logging.getLogger("mlflow.sklearn")
     level = sklearn_logger.level
     sklearn_logger.setLevel(logging.ERROR)  # its pickle warning: a deliberate choice here (see the docstring)
     try:
-        return mlflow.sklearn.log_model(
-            model,
-            name=registry.ARTIFACT_MODEL,
-            signature=contract_signature(project, model, example),
-            input_example=example,
-            pip_requirements=pip_requirements(),
-            serialization_format="cloudpickle",
-        )
+        with pickled_by_value(project):
+            return mlflow.sklearn.log_model(
+                model,
+                name=registry.ARTIFACT_MODEL,
+                signature=contract_signature(project, model, example),
+                input_example=example,
+                pip_requirements=pip_requirements(),
+                serialization_format="cloudpickle",
+            )
     finally:
         sklearn_logger.setLevel(level)
-        cloudpickle.unregister_pickle_by_value(pipelines.features)
+
+
+@contextlib.contextmanager
+def pickled_by_value(project: Project) -> Iterator[None]:
+    """While inside, cloudpickle stores the pipeline's own code by value: the casting step and, when the project
+    has ``model.feature_code``, that function's module, so a champion keeps the feature code it was trained with
+    and loads where neither this repository nor the project is importable."""
+    modules = [pipelines.features]
+    if project.model.feature_code is not None:
+        modules.append(sys.modules[project.model.feature_code.rpartition(".")[0]])  # imported by build_pipeline
+    for module in modules:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        yield
+    finally:
+        for module in modules:
+            cloudpickle.unregister_pickle_by_value(module)
 
 
 def register_version(

@@ -426,6 +426,24 @@ class ModelSpec(Frozen):
     numeric_impute: Literal["median", "mean"] = "median"
     scale: bool = True
     categorical_impute: Literal["most_frequent", "constant"] = "most_frequent"
+    feature_code: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$",
+        description=(
+            "The project's own pure feature function, e.g. projects.fraud.features.add_features: DataFrame in, "
+            "DataFrame with the derived columns added out; the model's first step, pickled with it."
+        ),
+    )
+    derived: dict[str, FeatureType] = Field(
+        default_factory=dict,
+        description="Columns feature_code adds, with their type (numeric, boolean, categorical); the model uses them.",
+    )
+
+    @model_validator(mode="after")
+    def _derived_needs_code(self) -> ModelSpec:
+        if self.derived and self.feature_code is None:
+            raise ValueError("model.derived: columns are derived by model.feature_code, which is not set")
+        return self
 
 
 class Training(Frozen):
@@ -628,6 +646,9 @@ class Project(Frozen):
         for where, column in refs:
             if column not in known:
                 raise ValueError(f"{where}: unknown column {column!r}; known columns: {sorted(known)}")
+        clash = sorted(set(self.model.derived) & known)
+        if clash:
+            raise ValueError(f"model.derived: {clash} already declared in schema; a derived column needs a new name")
         self._target_fits_task()
         fairness = self.gate.fairness
         if fairness is not None and self.schema_.sensitive is None:

@@ -1,7 +1,15 @@
-"""Pure feature code of {{ cookiecutter.name }}: functions of a DataFrame that return a DataFrame, no I/O.
+"""Pure feature code of {{ cookiecutter.name }}: a function of a DataFrame that returns a DataFrame, no I/O.
 
-Keep here what turns your columns into what the model should see (ratios, flags, buckets) and test it in
-tests/. The platform's contract, data gate and pipeline already take care of types, missing values and encoding.
+Turn your columns into what the model should see (ratios, flags, buckets) here, then switch it on in
+project.yaml, declaring each column it adds with its type:
+
+    model:
+      feature_code: projects.{{ cookiecutter.name }}.features.add_features
+      derived: {amount_per_item: numeric, is_night: boolean}
+
+It becomes the model's first step: training, the gate, serving and batch scoring all run it on the declared
+inputs, and it is pickled with the model (by value), so a champion keeps the code it was trained with. Types,
+missing values, outliers and encoding stay the contract's business; test what you add in tests/.
 """
 
 from __future__ import annotations
@@ -13,5 +21,5 @@ if TYPE_CHECKING:
 
 
 def add_features(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``frame`` with derived columns added (none yet)."""
+    """A copy of ``frame`` with the derived columns added (none yet)."""
     return frame.copy()
