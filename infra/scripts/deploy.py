@@ -583,7 +583,8 @@ def port_forward(runner: Runner, cluster: str, service: str, port: int) -> Itera
         line = process.stdout.readline()  # "Forwarding from 127.0.0.1:43127 -> 3000"
         found = re.search(r"127\.0\.0\.1:(\d+)", line)
         if not found:
-            raise DeployError(f"kubectl port-forward to svc/{service} did not start: {line}{process.stderr.read()}")
+            why = process.stderr.read() if process.stderr else ""
+            raise DeployError(f"kubectl port-forward to svc/{service} did not start: {line}{why}")
         yield f"http://127.0.0.1:{found.group(1)}"
     finally:
         process.terminate()
@@ -710,8 +711,14 @@ class Deploy:
     # -- 3. images
     def base_id(self) -> str:
         found = self.runner.query(["docker", "image", "inspect", "--format", "{{.Id}}", self.base_image], local=True)
-        if not found and not self.dry_run:
+        if not found:
             pulled = self.runner.run(["docker", "pull", "-q", self.base_image], "the base image, once")
+            if self.dry_run:
+                self.runner.note(
+                    f"{self.base_image} is not on this host yet: the tags below change once its ID is known "
+                    "(the deploy pulls it, or falls back to the offline base mlops-base:bookworm-python3.11)"
+                )
+                return ""
             if pulled.returncode != 0 and self.base_image == "python:3.11-slim":
                 offline = "mlops-base:bookworm-python3.11"
                 self.runner.note(f"{self.base_image} cannot be pulled: trying the offline base {offline}")
@@ -799,6 +806,12 @@ class Deploy:
         say(
             f"    bytes loaded into kind by this deploy: {self.bytes_loaded / 1e6:.0f} MB"
             + (" (a plan counts every image the node would not have on a first deploy)" if self.dry_run else "")
+            + (
+                "; counted as the images' sizes: `kind load` streams their `docker save` tar, 2-5% more "
+                "(tar headers; docs/deploy.md)"
+                if self.bytes_loaded
+                else ""
+            )
         )
 
     # -- 4. render
@@ -1111,7 +1124,7 @@ class DriftDemo:
             names = [item["metadata"]["name"] for item in json.loads(found or "{}").get("items", [])]
             fresh = [n for n in names if n.startswith(prefix) and n not in self.before]
             if fresh:
-                return fresh[0]
+                return str(fresh[0])
             time.sleep(POLL)
             found = subprocess.run(command, capture_output=True, text=True, check=False).stdout
         raise DeployError(

@@ -107,7 +107,7 @@ def test_a_project_fed_by_files_gets_no_seed_job(deploy: ModuleType, kubectl: st
     assert plan.generator_project(), "churn is fed by its generator: its batches are seeded from a Job"
     names = [job["metadata"]["name"] for job in plan.bootstrap_jobs()]
     assert names == ["create-buckets", "churn-seed", "churn-train"], names
-    plan.generator_project = lambda: False  # type: ignore[method-assign]
+    plan.generator_project = lambda: False
     assert [job["metadata"]["name"] for job in plan.bootstrap_jobs()] == ["create-buckets", "churn-train"]
 
 
@@ -269,3 +269,43 @@ def test_the_makefile_targets_call_the_script() -> None:
         ("drift-demo", "drift-demo --project $(PROJECT)"),
     ):
         assert re.search(rf"^{target}: .*##.*\n\t\$\(DEPLOY\) {re.escape(args)}$", makefile, re.M), target
+
+
+@pytest.mark.parametrize("project", ["churn", "demand"])
+def test_undeploy_removes_every_kind_of_the_project_and_no_platform_object(
+    deploy: ModuleType, kubectl: str, tmp_path: Path, project: str
+) -> None:
+    """`make undeploy PROJECT=x` deletes by the label mlops/project=x: each kind the project's objects have is in
+    its list (or something would stay behind), and no platform object carries the label (or it would go too)."""
+    plan = deploy.Deploy(project, "mlops", deploy.Runner(dry_run=True), tmp_path)
+    plan.compute_tags()
+    plan.render()
+    labelled = [o for o in plan.objects if o["metadata"].get("labels", {}).get("mlops/project") == project]
+    kinds = {o["kind"] for o in labelled} | {o["kind"] for o in plan.bootstrap_jobs()[1:]}
+    kinds |= {o["kind"] for o in deploy.DriftDemo(plan, "01020304", "x", 1.0).traffic_policy()}
+    short = {"HorizontalPodAutoscaler": "hpa", "PodDisruptionBudget": "pdb"}
+    listed = set(deploy.PROJECT_KINDS.split(","))
+    assert {short.get(kind, kind.lower()) for kind in kinds} <= listed, kinds
+    platform = {f"{o['kind']}/{o['metadata']['name']}" for o in plan.objects if o not in labelled}
+    assert {"Namespace/mlops", "Deployment/mlflow", "StatefulSet/postgres", "StatefulSet/seaweedfs",
+            "Job/create-buckets", "NetworkPolicy/default-deny", "NetworkPolicy/dns-egress"} <= platform  # fmt: skip
+    assert {f"Deployment/{project}-serving", f"CronJob/{project}-retrain", f"Job/{project}-train"} <= {
+        f"{o['kind']}/{o['metadata']['name']}" for o in labelled
+    }
+
+
+def test_a_plan_shows_the_base_image_pull_when_the_host_lacks_it(deploy: ModuleType, tmp_path: Path) -> None:
+    runner = deploy.Runner(dry_run=True)
+    asked: list[list[str]] = []
+
+    def query(command: list[str], note: str = "", *, local: bool = False) -> str:
+        asked.append(command)
+        return ""  # no image of that name on this host
+
+    runner.query = query
+    plan = deploy.Deploy("churn", "mlops", runner, tmp_path, base_image="example.invalid/no-such-base:1")
+    plan.compute_tags()
+    assert "$ docker pull -q example.invalid/no-such-base:1    # the base image, once" in runner.log
+    assert any("the tags below change once its ID is known" in line for line in runner.log)
+    assert asked == [["docker", "image", "inspect", "--format", "{{.Id}}", "example.invalid/no-such-base:1"]]
+    assert all(tag.startswith("src-") for tag in plan.tags.values())

@@ -1,13 +1,15 @@
 """`make deploy` stops at the prerequisite check, naming what is missing with its install hint, and does nothing.
 
-Run for real: kind cannot be installed on these machines, so `make deploy` here meets exactly what a user without
-kind meets. The other cases use a PATH without the tools, or a stand-in `kind` that only prints a version
-(a stand-in for the command's version line only: no cluster can run here).
+Run for real, through make, with a PATH that has no kind (kind cannot be installed on these machines anyway), so
+`make deploy` here meets exactly what a user without kind meets. The other cases use a PATH without the tools, or
+a stand-in `kind` that only prints a version (a stand-in for the command's version line only: no cluster can run
+here).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,22 +24,46 @@ from tests.helpers.system import REPO
 pytestmark = pytest.mark.k8s
 
 
-def test_make_deploy_without_kind_stops_at_the_prerequisites_with_the_hint(tmp_path: Path) -> None:
-    if shutil.which("kind"):
-        pytest.skip("kind is installed here: the kind-e2e workflow runs the real deploy")
+def path_without(tool: str) -> str:
+    """The PATH of this run, minus every folder holding `tool`: what a user without it has."""
+    folders = os.environ["PATH"].split(os.pathsep)
+    return os.pathsep.join(f for f in folders if f and not os.access(Path(f) / tool, os.X_OK))
+
+
+def test_make_deploy_without_kind_stops_at_the_prerequisites_with_the_hint() -> None:
+    """Through make, as a user runs it, with a PATH that has no kind (here none is installed at all)."""
+    env = {**os.environ, "PATH": path_without("kind")}
+    assert shutil.which("kind", path=env["PATH"]) is None
     out = REPO / "build" / "deploy"
     before = sorted(p.as_posix() for p in out.rglob("*")) if out.exists() else None
-    done = subprocess.run(["make", "deploy"], cwd=REPO, capture_output=True, text=True, check=False, timeout=300)
+    done = subprocess.run(["make", "deploy", "PROJECT=churn"], cwd=REPO, env=env, capture_output=True, text=True,
+                          check=False, timeout=300)  # fmt: skip
     text = done.stdout + done.stderr
     assert done.returncode != 0, text
     assert "prerequisites missing, nothing was done" in text, text
-    assert "kind: not installed" in text
+    assert "[MISSING] kind: not installed" in text
+    assert "  - kind: not installed\n    install/fix: kind v0.33.0: " in text
     assert "https://kind.sigs.k8s.io/dl/v0.33.0/" in text, "the hint names the pinned release"
     assert "Traceback" not in text
     after = sorted(p.as_posix() for p in out.rglob("*")) if out.exists() else None
     assert before == after, "nothing half-done: the deploy wrote nothing before stopping"
-    for later in ("kind create cluster", "build-images.sh", "kubectl --context"):
+    for later in ("==> [2/9]", "kind create cluster", "build-images.sh", "kubectl --context"):
         assert later not in text, f"{later!r} ran or was announced before the prerequisites passed"
+
+
+def test_make_deploy_plan_without_kind_names_the_gap_and_still_prints_the_whole_plan() -> None:
+    """`make deploy-plan` touches nothing, so it needs no kind: it says a deploy would stop, then plans on."""
+    env = {**os.environ, "PATH": path_without("kind")}
+    done = subprocess.run(["make", "deploy-plan", "PROJECT=churn"], cwd=REPO, env=env, capture_output=True,
+                          text=True, check=False, timeout=300)  # fmt: skip
+    text = done.stdout + done.stderr
+    assert done.returncode == 0, text
+    assert "deploy.py deploy --project churn --dry-run" in text, "the same script as make deploy, dry-run switch"
+    assert "[MISSING] kind: not installed" in text
+    assert "a deploy would stop here; the plan goes on to show what it would run" in text
+    assert "$ kind create cluster --name mlops" in text
+    assert re.search(r"^PLAN: \d+ commands and requests$", done.stdout, re.M), text[-1000:]
+    assert "Traceback" not in text
 
 
 def test_every_missing_tool_is_named_at_once(tmp_path: Path) -> None:

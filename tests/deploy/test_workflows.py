@@ -116,3 +116,22 @@ def test_kind_e2e_deploys_closes_the_loop_and_keeps_what_failed() -> None:
     assert uploads, "logs, events and the summary are uploaded"
     assert all(s.get("if") == "failure()" for s in uploads)
     assert flow["defaults"]["run"]["shell"] == "bash", "pipefail, so `make deploy | tee` fails when make does"
+
+
+def test_no_run_step_hides_a_failure_behind_a_leading_bang() -> None:
+    """bash -e does not stop at a `!`-inverted command unless it is the last of the script: `! grep -q x log`
+    mid-step passes whatever grep finds. The workflows use `if grep ...; then exit 1; fi` instead."""
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for job in workflow(path.name)["jobs"].values():
+            for step in job["steps"]:
+                lines = str(step.get("run", "")).splitlines()
+                assert not [line for line in lines if line.strip().startswith("! ")], (path.name, step.get("name"))
+
+
+def test_the_newest_major_report_says_the_version_and_the_outcome() -> None:
+    job = workflow("ci.yml")["jobs"]["newest-major"]
+    report = next(step for step in job["steps"] if step.get("name") == "Report")
+    assert report["if"] == "always()"
+    assert "steps.lift.outputs.version" in report["run"]
+    assert "steps.test.outcome" in report["run"]
+    assert any(step.get("id") == "test" for step in job["steps"])
