@@ -6,17 +6,32 @@ No test depends on an earlier run or on the developer's own ./.mlops: each gets 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
 from projects.settings import TELEMETRY_OFF, Settings
 from projects.workspace import Workspace
+from tests.helpers.examples import example_dir, skip_if_about_a_dropped_example
 from tests.helpers.system import free_port
 
 for _name, _value in TELEMETRY_OFF.items():
     os.environ.setdefault(_name, _value)
+
+
+# A repository started from this one may drop the worked examples (README); a test that fails only because the
+# example it uses is gone (its folder, contract or module: tests/helpers/examples.py) is skipped saying so.
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    except Exception as exc:
+        skip_if_about_a_dropped_example(exc)
+        raise
+
+
+pytest_runtest_call = pytest_runtest_setup  # the test's own body, as its fixtures above
 
 
 @pytest.fixture
@@ -38,6 +53,7 @@ def settings(mlops_home: Path) -> Settings:
 @pytest.fixture
 def churn(settings: Settings) -> Workspace:
     """The worked example opened against a temporary home (file:// data root, SQLite tracking)."""
+    example_dir("churn")
     return Workspace.open("churn", settings)
 
 

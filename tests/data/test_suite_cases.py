@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,10 +17,12 @@ import yaml
 
 from pipelines.expectations import derive_specs, quick_forms
 from pipelines.validate import Verdict, check_batch
-from projects.churn.generator import ChurnGenerator
 from projects.contract import Project, parse_project
 from tests.helpers.batches import NOW, landing_csv, primary
 from tests.helpers.system import REPO
+
+if TYPE_CHECKING:
+    from projects.churn.generator import ChurnGenerator
 
 
 def test_suite_is_derived_from_the_contract(project: Project) -> None:

@@ -17,6 +17,7 @@ from types import ModuleType
 
 import pytest
 
+from tests.helpers.examples import example_dir
 from tests.helpers.kube import unavailable
 from tests.helpers.system import REPO
 
@@ -54,6 +55,7 @@ def plans(kubectl: str) -> dict[str, list[str]]:
     """`deploy.py deploy --dry-run` for both examples: the printed lines."""
     result = {}
     for project in ("churn", "demand"):
+        example_dir(project)
         done = run_script("deploy", "--project", project, "--dry-run")
         assert done.returncode == 0, f"the plan for {project} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         assert "Traceback" not in done.stdout + done.stderr

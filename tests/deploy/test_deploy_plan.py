@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.deploy.conftest import commands, run_script
+from tests.helpers.examples import example_dir, needs_example
 from tests.helpers.system import REPO
 
 pytestmark = pytest.mark.k8s
@@ -99,6 +100,7 @@ def test_jobs_are_created_only_when_absent_and_never_applied(plans: dict[str, li
     assert not any(re.search(r"apply -f .*4-bootstrap", line) for line in lines), "Jobs are immutable: never applied"
 
 
+@needs_example("churn")
 def test_a_project_fed_by_files_gets_no_seed_job(deploy: ModuleType, kubectl: str, tmp_path: Path) -> None:
     runner = deploy.Runner(dry_run=True)
     plan = deploy.Deploy("churn", "mlops", runner, tmp_path)
@@ -113,6 +115,7 @@ def test_a_project_fed_by_files_gets_no_seed_job(deploy: ModuleType, kubectl: st
 
 @pytest.fixture(scope="module")
 def planned(deploy: ModuleType, kubectl: str) -> Any:
+    example_dir("churn")
     folder = Path(tempfile.mkdtemp(prefix="deploy-test-"))
     plan = deploy.Deploy("churn", "mlops", deploy.Runner(dry_run=True), folder)
     plan.compute_tags()
@@ -193,6 +196,7 @@ def test_a_plan_touches_nothing(plans: dict[str, list[str]]) -> None:
     assert re.search(r"^PLAN: \d+ commands and requests$", lines[-1]), lines[-1]
 
 
+@needs_example("churn")
 def test_drift_demo_plan_follows_the_loop(kubectl: str) -> None:
     done = run_script("drift-demo", "--project", "churn", "--dry-run", "--run-id", "01020304")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
@@ -241,6 +245,7 @@ def test_drift_demo_jobs_and_their_opening(deploy: ModuleType, planned: Any) -> 
         assert name["metadata"]["labels"]["mlops/project"] == "churn", "undeploy removes what the demo made"
 
 
+@needs_example("demand")
 def test_undeploy_and_cluster_down_plans() -> None:
     done = run_script("undeploy", "--project", "demand", "--dry-run")
     assert done.returncode == 0, done.stdout
@@ -277,6 +282,7 @@ def test_undeploy_removes_every_kind_of_the_project_and_no_platform_object(
 ) -> None:
     """`make undeploy PROJECT=x` deletes by the label mlops/project=x: each kind the project's objects have is in
     its list (or something would stay behind), and no platform object carries the label (or it would go too)."""
+    example_dir(project)
     plan = deploy.Deploy(project, "mlops", deploy.Runner(dry_run=True), tmp_path)
     plan.compute_tags()
     plan.render()

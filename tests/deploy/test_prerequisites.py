@@ -19,6 +19,7 @@ from types import ModuleType
 import pytest
 
 from tests.deploy.conftest import run_script
+from tests.helpers.examples import needs_example
 from tests.helpers.system import REPO
 
 pytestmark = pytest.mark.k8s
@@ -30,6 +31,7 @@ def path_without(tool: str) -> str:
     return os.pathsep.join(f for f in folders if f and not os.access(Path(f) / tool, os.X_OK))
 
 
+@needs_example("churn")
 def test_make_deploy_without_kind_stops_at_the_prerequisites_with_the_hint() -> None:
     """Through make, as a user runs it, with a PATH that has no kind (here none is installed at all)."""
     env = {**os.environ, "PATH": path_without("kind")}
@@ -51,6 +53,7 @@ def test_make_deploy_without_kind_stops_at_the_prerequisites_with_the_hint() -> 
         assert later not in text, f"{later!r} ran or was announced before the prerequisites passed"
 
 
+@needs_example("churn")
 def test_make_deploy_plan_without_kind_names_the_gap_and_still_prints_the_whole_plan() -> None:
     """`make deploy-plan` touches nothing, so it needs no kind: it says a deploy would stop, then plans on."""
     env = {**os.environ, "PATH": path_without("kind")}
@@ -66,6 +69,7 @@ def test_make_deploy_plan_without_kind_names_the_gap_and_still_prints_the_whole_
     assert "Traceback" not in text
 
 
+@needs_example("churn")
 def test_every_missing_tool_is_named_at_once(tmp_path: Path) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()

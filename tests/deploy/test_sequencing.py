@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.conftest import run_script
+from tests.helpers.examples import needs_example
 
-pytestmark = pytest.mark.k8s
+pytestmark = [pytest.mark.k8s, needs_example("churn")]  # the deploy of the churn example, seed Job and all
 
 EXAMPLE = {"records": [{"customer_id": "c1"}]}
 

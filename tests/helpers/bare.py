@@ -15,7 +15,6 @@ from typing import Any
 import yaml
 
 from projects.contract import Project, parse_project
-from projects.demand.generator import DemandGenerator
 from projects.settings import Settings
 from projects.storage import DataRoot
 from projects.workspace import Workspace
@@ -47,6 +46,8 @@ def bare_workspace(settings: Settings, drop: Path, projects_dir: Path | None = N
 
 def sales_csv(project: Project, day: dt.date, scenario: str = "baseline", rows: int = ROWS) -> bytes:
     """One day's sales as a CSV without the timestamp column (the data has none)."""
+    from projects.demand.generator import DemandGenerator  # the example: absent once a user drops it
+
     generator = DemandGenerator(project, seed=11)
     frame = generator.batch(day, scenario, rows).drop(columns=["sold_at"])
     return generator.to_csv(frame)

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
 
 from pipelines.expectations import ExpectationSpec, derive_specs
 from pipelines.validate import Verdict, check_batch
-from projects.churn.generator import ChurnGenerator
-from projects.contract import Project, load_project
+from projects.contract import Project
 from projects.sources import read_frame
-from tests.helpers.system import REPO
+from tests.helpers.examples import load_example
+
+if TYPE_CHECKING:
+    from projects.churn.generator import ChurnGenerator
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)  # the suite's clock: batches of 2026-03 are in the past
 DAY = dt.date(2026, 3, 1)
@@ -26,7 +29,7 @@ ROWS = 200
 
 @pytest.fixture(scope="session")
 def project() -> Project:
-    return load_project("churn", REPO / "projects")
+    return load_example("churn")
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +39,8 @@ def specs(project: Project) -> list[ExpectationSpec]:
 
 @pytest.fixture(scope="session")
 def generator(project: Project) -> ChurnGenerator:
+    from projects.churn.generator import ChurnGenerator
+
     return ChurnGenerator(project, seed=7)
 
 

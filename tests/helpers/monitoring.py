@@ -18,7 +18,6 @@ import pandas as pd
 from monitoring.drift import CHI2_TWO_SAMPLE
 from pipelines.datasets import coerce_types
 from pipelines.features import model_scores
-from projects.churn.generator import ChurnGenerator
 from projects.contract import Project
 from projects.inference_log import InferenceLogWriter, record_columns
 from projects.storage import DataRoot
@@ -36,6 +35,8 @@ def two_sample_project(project: Project) -> Project:
 
 def generated(project: Project, scenario: str, day: dt.date, rows: int, seed: int = 42) -> pd.DataFrame:
     """A generator batch typed as the validated store types it."""
+    from projects.churn.generator import ChurnGenerator  # the example: absent once a user drops it
+
     return coerce_types(project, ChurnGenerator(project, seed).batch(day, scenario, rows))
 
 

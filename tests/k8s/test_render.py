@@ -16,6 +16,7 @@ from types import ModuleType
 import pytest
 import yaml
 
+from tests.helpers.examples import needs_example
 from tests.helpers.kube import (
     IMAGE_TAG,
     K8S,
@@ -290,6 +291,7 @@ def git_describe() -> str:
     return done.stdout.strip()
 
 
+@needs_example("churn")
 def test_images_are_tagged_like_build_images_sh_and_never_latest(tmp_path: Path, kubectl: str) -> None:
     env = {k: v for k, v in os.environ.items() if k not in {"IMAGE_TAG", "IMAGE_PREFIX"}}
     done = run_render("--overlay", "kind", "--project", "churn", "--out", str(tmp_path), "--stdout", env=env)

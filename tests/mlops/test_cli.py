@@ -14,6 +14,7 @@ import typer.main
 from typer.testing import CliRunner
 
 from mlops.cli import app
+from tests.helpers.examples import needs_example
 from tests.helpers.system import REPO
 
 # The same list ruff enforces (banned at module level): one place says which libraries are heavy.
@@ -55,6 +56,7 @@ def test_help_imports_no_heavy_library() -> None:
     assert out.stdout.strip() == "[]", f"imported at CLI start: {out.stdout}"
 
 
+@needs_example("churn")
 def test_project_schema_and_show(mlops_home: Path) -> None:
     schema = json.loads(runner.invoke(app, ["project", "schema"]).output)
     assert schema["title"] == "Project"
@@ -74,10 +76,11 @@ def test_unknown_project_is_one_clear_line(mlops_home: Path) -> None:
         env={"MLOPS_HOME": str(mlops_home), "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2
-    assert "project 'ghost' not found; known projects: churn" in result.stderr
+    assert "project 'ghost' not found; known projects: " in result.stderr, "it names what there is instead"
     assert "Traceback" not in result.stderr
 
 
+@needs_example("churn")
 def test_ui_on_a_tracking_server_prints_its_links_without_the_password(
     mlops_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -91,6 +94,7 @@ def test_ui_on_a_tracking_server_prints_its_links_without_the_password(
     assert "s3cret-ui" not in result.output, result.output
 
 
+@needs_example("churn")
 def test_data_generate_writes_landing(mlops_home: Path) -> None:
     result = runner.invoke(
         app,
@@ -117,6 +121,7 @@ def test_data_generate_writes_landing(mlops_home: Path) -> None:
     ]
 
 
+@needs_example("churn")
 def test_bad_start_date_is_named(mlops_home: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "mlops", "data", "generate", "--start", "01/02/2026"],

@@ -11,8 +11,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from mlops.cli import app
+from tests.helpers.examples import needs_example
 from tests.helpers.system import REPO
 
+pytestmark = needs_example("churn")  # the commands on the churn example's generated batches
 runner = CliRunner()
 
 

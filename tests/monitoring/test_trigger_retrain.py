@@ -18,7 +18,6 @@ from mlops.jobs import retrain
 from monitoring.trigger import BUSY, COOLDOWN, NO_DRIFT, RETRAIN, WAITING, act_on_drift
 from pipelines.datasets import coerce_types
 from projects import registry
-from projects.churn.generator import ChurnGenerator
 from projects.settings import Settings
 from projects.workspace import Workspace
 from tests.helpers.system import REPO
@@ -31,6 +30,8 @@ pytestmark = pytest.mark.integration
 
 def land_validated(ws: Workspace, scenario: str, first: dt.date, batches: int) -> None:
     """Validated batches in the store's format (the data gate itself is tested in tests/data)."""
+    from projects.churn.generator import ChurnGenerator
+
     generator = ChurnGenerator(ws.project, seed=42)
     for offset in range(batches):
         day = first + dt.timedelta(days=offset)

@@ -20,6 +20,7 @@ from projects.contract import (
     load_project_file,
     parse_project,
 )
+from tests.helpers import multiclass
 from tests.helpers.system import REPO
 
 CHURN = REPO / "projects" / "churn" / "project.yaml"
@@ -103,8 +104,9 @@ def test_missing_required_key(tmp_path: Path, churn_dict: dict[str, Any]) -> Non
 def test_missing_file_and_unknown_project(tmp_path: Path) -> None:
     with pytest.raises(ContractError, match="project file not found"):
         load_project_file(tmp_path / "nope.yaml")
-    with pytest.raises(ContractError, match="project 'ghost' not found; known projects: churn"):
-        load_project("ghost", REPO / "projects")
+    write(tmp_path / "projects", multiclass.contract(), name=multiclass.NAME)
+    with pytest.raises(ContractError, match=f"project 'ghost' not found; known projects: {multiclass.NAME}$"):
+        load_project("ghost", tmp_path / "projects")
 
 
 def test_invalid_yaml_and_non_mapping(tmp_path: Path) -> None:
