@@ -3,7 +3,9 @@
 - ``fraud``: binary; a text id, an ISO timestamp, yes/no labels, a coded category (1-4), a lower-case category,
   missing amounts, and a free-text column the draft must leave out (``schema.ignore``);
 - ``harvest``: regression; no id, no timestamp (the batch time comes from the file name), an integer count and
-  a coded soil class.
+  a coded soil class;
+- ``parcels``: multiclass (four routes); an integer id, a timestamp written "YYYY-MM-DD HH:MM:SS" without a zone,
+  Y/N flags, a coded zone (1-5), an integer distance; no sensitive attribute.
 
 Each has a learnable signal (the gate's drafted floor is met) and ``drift=True`` shifts the later batches.
 """
@@ -64,9 +66,48 @@ def harvest_batch(day: dt.date, rows: int, seed: int, drift: bool = False) -> pd
     )
 
 
+ROUTES = ("air", "courier", "rail", "road")
+
+
+def parcels_batch(day: dt.date, rows: int, seed: int, drift: bool = False) -> pd.DataFrame:
+    """Each route's score rests on other inputs (road: short trips; rail: long and heavy; air: long, light or
+    fragile; courier: short, light, in the inner zone), so the route is learnable; later, trips are longer and
+    parcels heavier (covariate drift, and the route mix moves with it)."""
+    rng = np.random.default_rng(seed)
+    distance = rng.integers(5, 1800 if drift else 1200, rows)
+    weight = np.round(rng.gamma(2.0, 6.0 if drift else 3.0, rows), 2)
+    zone = rng.integers(1, 6, rows)
+    fragile = rng.random(rows) < 0.25
+    scores = np.column_stack(
+        [
+            -2.0 + distance / 300 - 0.25 * weight + 2.0 * fragile,  # air
+            3.5 - distance / 150 - 0.2 * weight + 1.5 * (zone == 1),  # courier
+            -3.0 + distance / 400 + 0.3 * weight,  # rail
+            1.5 - distance / 500,  # road
+        ]
+    )
+    route = np.array(ROUTES)[np.argmax(scores + rng.gumbel(0, 0.5, scores.shape), axis=1)]
+    seconds = rng.integers(0, 24 * 3600, rows)
+    return pd.DataFrame(
+        {
+            "parcel_id": [int(f"{day:%Y%m%d}{i:05d}") for i in range(rows)],
+            "scanned_at": [
+                (dt.datetime.combine(day, dt.time()) + dt.timedelta(seconds=int(s))).strftime("%Y-%m-%d %H:%M:%S")
+                for s in seconds
+            ],
+            "distance_km": distance,
+            "weight_kg": weight,
+            "zone": zone,
+            "fragile": np.where(fragile, "Y", "N"),
+            "route": route,
+        }
+    )
+
+
 DATASETS = {
     "fraud": (fraud_batch, "is_fraud", "transactions"),
     "harvest": (harvest_batch, "yield_t", "fields"),
+    "parcels": (parcels_batch, "route", "scans"),
 }
 
 

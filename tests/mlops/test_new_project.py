@@ -23,7 +23,8 @@ from mlops import jobs
 from pipelines.drafting import DRAFT_MARK, DraftError, unreviewed
 from projects.contract import ContractError, load_project
 from projects.settings import Settings
-from tests.helpers.drafts import write_batches
+from tests.helpers.drafts import ROUTES, write_batches
+from tests.helpers.serving import Home, Server
 from tests.helpers.system import REPO
 
 PROJECTS = REPO / "projects"
@@ -83,8 +84,9 @@ def test_the_template_renders_a_project_whose_own_tests_pass(fresh_name: str, ta
     assert "2 passed, 1 skipped" in done.stdout, "no sample batches yet: that check says why it skipped"
 
 
-def test_answers_that_cannot_make_a_project_are_refused() -> None:
-    for name, why in (("Fraud", "lowercase"), ("f", "2 to 44"), ("fraud-2", "lowercase"), ("churn", "exists")):
+def test_answers_that_cannot_make_a_project_are_refused(fresh_name: str) -> None:
+    jobs.new_project(fresh_name)  # a project of its own to clash with (the examples may have been dropped)
+    for name, why in (("Fraud", "lowercase"), ("f", "2 to 44"), ("fraud-2", "lowercase"), (fresh_name, "exists")):
         with pytest.raises(ContractError, match=why):
             jobs.new_project(name)
     with pytest.raises(ContractError, match=r"taken by a module of the platform \(projects/contract.py\)"):
@@ -198,3 +200,54 @@ def test_a_drafted_regression_project_without_id_or_timestamp_runs_the_loop(fres
     assert summary["chapters"], summary
     contract = yaml.safe_load((PROJECTS / fresh_name / "project.yaml").read_text())
     assert contract["gate"]["metric"] == "rmse"
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_a_drafted_multiclass_project_runs_the_loop_and_serves_every_class(fresh_name: str, tmp_path: Path) -> None:
+    """Parcels routed four ways, an integer id, a zone-less timestamp, Y/N flags, coded zones, no sensitive
+    attribute: drafted as multiclass, then validate -> train -> promote -> serve -> monitor on the user's batches,
+    and a request to the served champion answers every route's probability by name."""
+    import httpx
+
+    from pipelines.datasets import coerce_types
+    from projects.inference_log import record_columns
+    from projects.sources import read_frame
+
+    batches = write_batches("parcels", tmp_path / "parcels", batches=7, rows=400)
+    jobs.new_project(fresh_name, data=str(batches), target="route")
+    project = load_project(fresh_name, PROJECTS)
+    target = project.schema.target
+    assert target.classes == ROUTES, "four routes: a multiclass target, its classes in order"
+    assert target.multiclass
+    contract = yaml.safe_load((PROJECTS / fresh_name / "project.yaml").read_text())
+    assert "positive" not in contract["schema"]["target"], "no class is singled out as positive"
+    assert contract["gate"]["metric"] == "f1", "a macro metric gates a multiclass model"
+    assert project.schema.id is not None
+    assert project.schema.id.name == "parcel_id", "a unique integer named like an id"
+    assert project.schema.sensitive is None
+    assert project.schema.feature("zone").type.value == "categorical", "five integer codes"
+
+    home = tmp_path / ".mlops"
+    result = story([sys.executable, "-m", "mlops", "run", "--project", fresh_name], home)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    summary = json.loads((home / "data" / fresh_name / "reports" / "run-summary.json").read_text())
+    assert summary["served_version"] == summary["champion_after"] is not None, summary
+    assert len(summary["validated_batches"]) == 7, "every batch of the user's own arrived, in its chapter"
+    assert summary["drift_detected"] is True, "the newest batches' longer, heavier trips drifted: the monitor saw it"
+    assert summary["reports"]["drift"], "a drift report"
+
+    newest = sorted(batches.glob("*.csv"))[-1]
+    frame = coerce_types(project, read_frame(newest.read_bytes(), newest.name)).head(5)
+    sent = json.loads(frame[record_columns(project)].to_json(orient="records", date_format="iso"))
+    with Server(Home(home), project=fresh_name).start() as server:
+        response = httpx.post(f"{server.url}/predict", json={"records": sent}, timeout=30)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["model"]["version"] == summary["champion_after"], answer["model"]
+    for row in answer["predictions"]:
+        probabilities = row["probabilities"]
+        assert list(probabilities) == list(ROUTES), f"every route's probability, by name: {row}"
+        assert sum(probabilities.values()) == pytest.approx(1.0)
+        assert row["prediction"] == max(probabilities, key=probabilities.__getitem__), row
+    assert [row["parcel_id"] for row in answer["predictions"]] == frame["parcel_id"].tolist()
