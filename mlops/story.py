@@ -185,7 +185,7 @@ def start_service(state: LoopState) -> None:
     console.print(f"service starting on {state.url} (log: {log})")
     try:
         wait_until(
-            lambda: _get(state, "/ready") is not None, timeout=120, what="the service to become ready", state=state
+            lambda: _get(state, "/readyz") is not None, timeout=120, what="the service to become ready", state=state
         )
     except LoopError as exc:
         raise LoopError(f"{exc}; its readiness says: {readiness_reason(state)} (log: {log})") from None
@@ -220,11 +220,11 @@ def _get(state: LoopState, path: str) -> dict[str, Any] | None:
 
 
 def readiness_reason(state: LoopState) -> str:
-    """Why the service is not ready (no champion, tracking server down, contract mismatch), from /ready itself."""
+    """Why the service is not ready (no champion, tracking server down, contract mismatch), from /readyz itself."""
     import httpx
 
     try:
-        return str(httpx.get(state.url + "/ready", timeout=5).json().get("reason", "no reason given"))
+        return str(httpx.get(state.url + "/readyz", timeout=5).json().get("reason", "no reason given"))
     except (httpx.HTTPError, ValueError):
         return "the service does not answer"
 

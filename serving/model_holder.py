@@ -311,7 +311,7 @@ class ModelHolder:
     def _report(self, reason: str) -> bool:
         """Record why a poll did not (re)load; log it once per change so logs stay readable.
 
-        Every reason is redacted here, the one place they all pass: /ready, /metadata and the log never show a
+        Every reason is redacted here, the one place they all pass: /readyz, /metadata and the log never show a
         password from a tracking URI or a token from an error message.
         """
         reason = redact(reason)

@@ -8,9 +8,9 @@ class is defined, and that model is generated from the contract, so ``svc`` is b
 generates the models (milliseconds, no MLflow, no network).
 
 Routes: ``POST /predict`` (the batch endpoint, a ``@bentoml.api``, behind serving/guard.py), ``GET /readyz``
-(readiness with the reason: 200 once a model is loaded, else 503; ``/ready`` is the same answer under its old
-name), ``/livez``, ``GET /metadata`` (which model answers), ``/metrics`` (Prometheus, bounded labels, see
-serving/metrics.py), ``/`` and ``/docs`` (the docs page) and ``/docs.json`` (OpenAPI; serving/docs.py).
+(readiness with the reason: 200 once a model is loaded, else 503; the one readiness name), ``/livez``,
+``GET /metadata`` (which model answers), ``/metrics`` (Prometheus, bounded labels, see serving/metrics.py), ``/``
+and ``/docs`` (the docs page) and ``/docs.json`` (OpenAPI; serving/docs.py).
 Serving imports neither Great Expectations nor Evidently: the serving image does not have them.
 """
 
@@ -40,8 +40,8 @@ ENV_WORKERS = "MLOPS_SERVING_WORKERS"
 ENV_ACCESS_LOG = "MLOPS_SERVING_ACCESS_LOG"  # true: BentoML's per-request access log line
 ENV_TRACING = "MLOPS_SERVING_TRACING"  # true: OpenTelemetry spans (configure an exporter in BENTOML_CONFIG)
 PREDICT_ROUTE = "/predict"
-READINESS_ROUTES = ("/readyz", "/ready")  # one answer; /ready is the name mlops/story.py and the benchmark use
-ROUTES = (PREDICT_ROUTE, *READINESS_ROUTES, "/livez", "/healthz", "/metadata", "/metrics", "/", "/docs", "/docs.json")
+READINESS_ROUTE = "/readyz"  # the one readiness name (the old /ready went when its last callers moved)
+ROUTES = (PREDICT_ROUTE, READINESS_ROUTE, "/livez", "/healthz", "/metadata", "/metrics", "/", "/docs", "/docs.json")
 STATIC_PREFIXES = ("/docs/assets/", "/static_content/")
 log = logging.getLogger("mlops.serving")
 
@@ -148,14 +148,14 @@ def _info_app(live: Live) -> Any:
 
 
 class Probes:
-    """ASGI middleware answering GET /readyz (and /ready) itself, before BentoML's router: its own /readyz says
-    only "not ready". Never behind the predict limit, no thread hop: a probe is answered while predicts wait."""
+    """ASGI middleware answering GET /readyz itself, before BentoML's router: its own /readyz says only "not
+    ready". Never behind the predict limit, no thread hop: a probe is answered while predicts wait."""
 
     def __init__(self, app: Any, live: Live) -> None:
         self.app, self.live = app, live
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Any]], send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] not in READINESS_ROUTES or scope["method"] not in {"GET", "HEAD"}:
+        if scope["type"] != "http" or scope["path"] != READINESS_ROUTE or scope["method"] not in {"GET", "HEAD"}:
             await self.app(scope, receive, send)
             return
         status = self.live.status()

@@ -177,7 +177,7 @@ def wait_version(server: Served, version: str, timeout: float = 180) -> None:
         if server.proc.poll() is not None:
             raise RuntimeError(f"{server.name} exited: {server.log.read_text()[-2000:]}")
         with contextlib.suppress(httpx.HTTPError, ValueError):
-            if httpx.get(f"{server.url}/ready", timeout=2).json().get("model_version") == version:
+            if httpx.get(f"{server.url}/readyz", timeout=2).json().get("model_version") == version:
                 return
         time.sleep(0.3)
     raise RuntimeError(f"{server.name} never served version {version}: {server.log.read_text()[-2000:]}")

@@ -47,5 +47,5 @@ def create_app() -> Any:
         return JSONResponse(status, status_code=200 if status["ready"] else 503)
 
     app.post("/predict")(predict)
-    app.get("/ready")(ready)
+    app.get("/readyz")(ready)
     return app

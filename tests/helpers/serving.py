@@ -113,7 +113,7 @@ class Server:
         self.launch()
         self.wait_for("/livez")
         if ready:
-            self.wait_for("/ready")
+            self.wait_for("/readyz")
         return self
 
     def launch(self) -> Server:

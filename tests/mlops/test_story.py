@@ -60,7 +60,7 @@ def service_metadata(home: Path) -> dict[str, object]:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
                     return dict(httpx.get(f"http://127.0.0.1:{port}/metadata", timeout=5).json())
             except httpx.TransportError:
                 pass
@@ -103,7 +103,7 @@ def run_readme_walkthrough(workdir: Path) -> list[str]:
             argv[argv.index("--port") + 1] = str(port)
             proc = subprocess.Popen(argv, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
-                path = "/ready" if "serve" in argv else "/"
+                path = "/readyz" if "serve" in argv else "/"
                 assert wait_http(f"http://127.0.0.1:{port}{path}", proc) == 200, command
             finally:
                 proc.terminate()

@@ -46,10 +46,9 @@ def test_metadata_readiness_and_metrics_name_the_version(served: Server, champio
     assert meta["contract_hash"] == project.contract_hash()
     assert meta["run_id"]
     assert meta["trained_at"]
-    ready = httpx.get(f"{served.url}/ready")
+    ready = httpx.get(f"{served.url}/readyz")
     assert ready.status_code == 200
     assert ready.json()["reason"] == "serving version 1"
-    assert httpx.get(f"{served.url}/readyz").status_code == 200
     frame = churn_frame(project, rows=3, day=dt.date(2026, 6, 2))
     assert httpx.post(f"{served.url}/predict", json={"records": records(project, frame)}).status_code == 200
     metrics = httpx.get(f"{served.url}/metrics").text

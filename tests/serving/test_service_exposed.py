@@ -269,10 +269,10 @@ def test_the_openapi_names_the_project_and_shows_a_realistic_example(served: Ser
 def test_readiness_has_one_documented_name(served: Server) -> None:
     spec = httpx.get(f"{served.url}/docs.json").json()
     assert "/readyz" in spec["paths"]
-    assert "/ready" not in spec["paths"], "/ready is an undocumented alias (mlops/story.py uses it)"
+    assert "/ready" not in spec["paths"], "one readiness name"
     readyz, ready = httpx.get(f"{served.url}/readyz"), httpx.get(f"{served.url}/ready")
     assert readyz.json()["reason"] == "serving version 1"
-    assert ready.json()["reason"] == readyz.json()["reason"]
+    assert ready.status_code == 404, f"the old name /ready must be gone, not a second answer: {ready.status_code}"
 
 
 def test_no_row_of_the_training_data_is_the_example(champion_home: Home) -> None:

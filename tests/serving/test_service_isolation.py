@@ -30,7 +30,7 @@ def _everything(server: Server, home: Home) -> dict[str, str]:
     bad = {"records": [{**good["records"][0], "tenure_months": -5, "surname": "x"}]}
     seen: dict[str, str] = {}
     with httpx.Client(base_url=server.url, timeout=30) as client:
-        for path in ("/", "/docs", "/docs.json", "/docs/assets/init.js", "/metadata", "/readyz", "/ready", "/livez",
+        for path in ("/", "/docs", "/docs.json", "/docs/assets/init.js", "/metadata", "/readyz", "/livez",
                      "/healthz", "/metrics", "/schema.json", "/no-such-page"):  # fmt: skip
             response = client.get(path)
             seen[f"GET {path}"] = f"{response.status_code} {response.headers} {response.text}"

@@ -45,17 +45,17 @@ def servers(champion_home: Home, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 def _reason(server: Server, fragment: str, timeout: float = 60) -> str:
-    """The /ready reason once it mentions ``fragment`` (the first poll happens off the startup path)."""
+    """The /readyz reason once it mentions ``fragment`` (the first poll happens off the startup path)."""
     deadline = time.monotonic() + timeout
     body: dict[str, object] = {}
     while time.monotonic() < deadline:
-        response = httpx.get(f"{server.url}/ready")
+        response = httpx.get(f"{server.url}/readyz")
         body = response.json()
         if fragment in str(body.get("reason")):
             assert response.status_code == 503, "not ready must be a 503"
             return str(body["reason"])
         time.sleep(0.25)
-    raise AssertionError(f"/ready never said {fragment!r}: {body}")
+    raise AssertionError(f"/readyz never said {fragment!r}: {body}")
 
 
 def test_no_champion_is_not_ready_and_says_why(servers: dict[str, Server]) -> None:
@@ -75,7 +75,7 @@ def test_a_champion_promoted_later_is_picked_up(servers: dict[str, Server]) -> N
     server = servers["no_champion"]
     _reason(server, "no champion")
     promote(server.home.ws.project, server.home.settings, "1")
-    server.wait_for("/ready", timeout=30)
+    server.wait_for("/readyz", timeout=30)
     assert httpx.get(f"{server.url}/metadata").json()["model_version"] == "1"
 
 

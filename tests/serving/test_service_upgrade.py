@@ -25,7 +25,7 @@ def test_new_settings_and_changed_thresholds_keep_the_champion_served(champion_h
     }
     env = champion_home.env(MLOPS_PROJECTS_DIR=str(projects_with(tmp_path, change)))
     with Server(champion_home, env=env).start() as server:
-        ready = httpx.get(f"{server.url}/ready").json()
+        ready = httpx.get(f"{server.url}/readyz").json()
         assert ready["reason"] == "serving version 1", "the champion trained before these settings still serves"
         frame = churn_frame(champion_home.ws.project, 3)
         answer = httpx.post(f"{server.url}/predict", json={"records": records(champion_home.ws.project, frame)})
@@ -38,7 +38,7 @@ def test_a_change_the_model_depends_on_refuses_the_champion_with_the_reason(cham
         server.wait_for("/livez")
         reason = ""
         for _ in range(240):
-            reason = httpx.get(f"{server.url}/ready").json()["reason"]
+            reason = httpx.get(f"{server.url}/readyz").json()["reason"]
             if "contract mismatch" in reason:
                 break
             time.sleep(0.25)
