@@ -8,6 +8,7 @@ objects; the tests then check the derived facts (who talks to whom, what each pr
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import subprocess
@@ -264,3 +265,49 @@ def index_problem() -> str | None:
             return None
     except OSError as exc:
         return f"{url}: {exc}"
+
+
+def render_overlays(out: Path, *args: str) -> dict[str, Rendered]:
+    """Every overlay rendered into ``out`` by `render.py --stdout ARGS` (the projects: --projects-dir or
+    --project in ARGS), as a user runs it."""
+    result = {}
+    for overlay in OVERLAYS:
+        done = run_render(*overlay_args(overlay), *args, "--out", str(out), "--stdout")
+        assert done.returncode == 0, f"render.py --overlay {overlay} failed:\n{done.stderr}"
+        result[overlay] = Rendered(overlay, out / overlay, done.stdout, load_objects(done.stdout))
+    return result
+
+
+def write_rendered(rendered: dict[str, Rendered], folder: Path) -> dict[str, Path]:
+    """Each overlay's render as one file, <folder>/<overlay>.yaml (what the validator and checkov read)."""
+    files = {}
+    for overlay, result in rendered.items():
+        files[overlay] = folder / f"{overlay}.yaml"
+        files[overlay].write_text(result.text, encoding="utf-8")
+    return files
+
+
+def checkov_scan(checkov: str, rendered_files: dict[str, Path]) -> dict[str, dict[str, Any]]:
+    """One checkov scan of the folder holding the renders; its results split per overlay (by file)."""
+    folder = next(iter(rendered_files.values())).parent
+    done = subprocess.run(
+        [checkov, "--framework", "kubernetes", "--skip-download", "--directory", str(folder), "--output", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    report = json.loads(done.stdout)
+    reports = report if isinstance(report, list) else [report]
+    kubernetes = [r for r in reports if r.get("check_type") == "kubernetes"]
+    assert len(kubernetes) == 1, f"expected one kubernetes report from checkov, got {reports!r:.500}\n{done.stderr}"
+    results = kubernetes[0]["results"]
+    per_overlay: dict[str, dict[str, Any]] = {}
+    for overlay in rendered_files:
+        name = f"/{overlay}.yaml"
+        per_overlay[overlay] = {
+            kind: [c for c in results.get(kind, []) if c["file_path"].endswith(name)]
+            for kind in ("passed_checks", "failed_checks", "skipped_checks")
+        }
+        per_overlay[overlay]["parsing_errors"] = [p for p in results.get("parsing_errors", []) if p.endswith(name)]
+    return per_overlay

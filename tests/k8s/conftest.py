@@ -9,7 +9,6 @@ their tests with the reason, and fail them under CI=true.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -21,15 +20,14 @@ import pytest
 from tests.helpers.kube import (
     FILES_SOURCE,
     K8S,
-    OVERLAYS,
     REPO,
     SECOND_PROJECT,
     Rendered,
+    checkov_scan,
     index_problem,
-    load_objects,
-    overlay_args,
-    run_render,
+    render_overlays,
     unavailable,
+    write_rendered,
 )
 
 
@@ -64,23 +62,12 @@ def projects_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def rendered(kubectl: str, projects_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
     """Every overlay, both projects, one namespace: `render.py --stdout`, as a user runs it."""
-    out = tmp_path_factory.mktemp("build-k8s")
-    result = {}
-    for overlay in OVERLAYS:
-        done = run_render(*overlay_args(overlay), "--projects-dir", str(projects_dir), "--out", str(out), "--stdout")
-        assert done.returncode == 0, f"render.py --overlay {overlay} failed:\n{done.stderr}"
-        result[overlay] = Rendered(overlay, out / overlay, done.stdout, load_objects(done.stdout))
-    return result
+    return render_overlays(tmp_path_factory.mktemp("build-k8s"), "--projects-dir", str(projects_dir))
 
 
 @pytest.fixture(scope="session")
 def rendered_files(rendered: dict[str, Rendered], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("rendered")
-    files = {}
-    for overlay, result in rendered.items():
-        files[overlay] = folder / f"{overlay}.yaml"
-        files[overlay].write_text(result.text, encoding="utf-8")
-    return files
+    return write_rendered(rendered, tmp_path_factory.mktemp("rendered"))
 
 
 @pytest.fixture(scope="session")
@@ -104,25 +91,4 @@ def checkov() -> str:
 @pytest.fixture(scope="session")
 def checkov_results(checkov: str, rendered_files: dict[str, Path]) -> dict[str, dict[str, Any]]:
     """One scan of every overlay's render; results split per overlay (by file)."""
-    folder = next(iter(rendered_files.values())).parent
-    done = subprocess.run(
-        [checkov, "--framework", "kubernetes", "--skip-download", "--directory", str(folder), "--output", "json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    report = json.loads(done.stdout)
-    reports = report if isinstance(report, list) else [report]
-    kubernetes = [r for r in reports if r.get("check_type") == "kubernetes"]
-    assert len(kubernetes) == 1, f"expected one kubernetes report from checkov, got {reports!r:.500}\n{done.stderr}"
-    results = kubernetes[0]["results"]
-    per_overlay: dict[str, dict[str, Any]] = {}
-    for overlay in rendered_files:
-        name = f"/{overlay}.yaml"
-        per_overlay[overlay] = {
-            kind: [c for c in results.get(kind, []) if c["file_path"].endswith(name)]
-            for kind in ("passed_checks", "failed_checks", "skipped_checks")
-        }
-        per_overlay[overlay]["parsing_errors"] = [p for p in results.get("parsing_errors", []) if p.endswith(name)]
-    return per_overlay
+    return checkov_scan(checkov, rendered_files)
