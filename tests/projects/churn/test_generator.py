@@ -12,10 +12,10 @@ from scipy import stats
 from pipelines.datasets import coerce_types
 from projects.sources import read_frame
 from projects.workspace import Workspace
+from tests.helpers.examples import why_skipped
 
-ChurnGenerator = pytest.importorskip(
-    "projects.churn.generator", reason="the churn example's own tests: projects/churn is not in this checkout (dropped)"
-).ChurnGenerator
+# The churn example's own tests: skipped as a whole in a checkout that dropped it.
+ChurnGenerator = pytest.importorskip("projects.churn.generator", reason=why_skipped("churn")).ChurnGenerator
 
 DAY = dt.date(2026, 1, 5)
 ROWS = 3000
