@@ -24,6 +24,12 @@ EXERCISED: dict[str, tuple[str, str]] = {
     "make run PROJECT=demand": ("tests/mlops/test_story.py", "PROJECT=demand"),
     "make clean-state": ("tests/mlops/test_story.py", '"clean-state"'),
     "make bench": ("tests/mlops/test_story.py", 'make("bench"'),
+    "make new-project NAME=fraud DATA=./my-batches TARGET=is_fraud": (
+        "tests/mlops/test_readme_new_project.py",
+        "section_commands()",
+    ),
+    "make run PROJECT=fraud": ("tests/mlops/test_readme_new_project.py", "section_commands()"),
+    "rm -rf projects/churn projects/demand": ("tests/mlops/test_without_examples.py", "demand"),
 }
 # Commands run literally, in README order, on the state `make run` leaves (tests/mlops/test_story.py).
 WALKTHROUGH_PREFIXES = (".venv/bin/mlops ", ".venv/bin/mlflow ")
