@@ -52,7 +52,7 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-KIND_CONFIG = REPO / "k8s" / "overlays" / "kind" / "cluster.yaml"
+KIND_CONFIG = REPO / "infra" / "kind" / "cluster.yaml"
 RENDER = REPO / "k8s" / "render.py"
 BUILD_IMAGES = REPO / "infra" / "scripts" / "build-images.sh"
 OUT = REPO / "build" / "deploy"
@@ -327,7 +327,7 @@ def check_port(cluster_exists: bool | None) -> Check | None:
                 False,
                 "in use: cluster.yaml maps the MLflow UI there",
                 "free it (macOS: System Settings > General > AirDrop & Handoff > AirPlay Receiver off; "
-                "`lsof -i :5000` shows who holds it), or change hostPort in k8s/overlays/kind/cluster.yaml",
+                "`lsof -i :5000` shows who holds it), or change hostPort in infra/kind/cluster.yaml",
             )
     return Check("port 127.0.0.1:5000", True, "free (the MLflow UI)")
 

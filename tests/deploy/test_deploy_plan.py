@@ -36,7 +36,7 @@ def index_of(lines: list[str], pattern: str, start: int = 0) -> int:
 def test_the_plan_applies_the_stages_in_order_and_waits_on_each(plans: dict[str, list[str]], project: str) -> None:
     plan = commands(plans[project])
     order = [
-        r"^kind create cluster --name mlops --config .*k8s/overlays/kind/cluster.yaml",
+        r"^kind create cluster --name mlops --config .*infra/kind/cluster.yaml",
         r"apply -k .*/metrics-server$",
         r"-n kube-system rollout status deployment/metrics-server --timeout=\d+s",
         r"^kind load docker-image --name mlops mlops-jobs:src-[0-9a-f]{12}$",

@@ -109,7 +109,7 @@ def test_kind_e2e_deploys_closes_the_loop_and_keeps_what_failed() -> None:
     for needed in ("make deploy-plan", "make deploy PROJECT", "make drift-demo", "make cluster-down",
                    "kind export logs", "get events", "-retrain-", "GITHUB_STEP_SUMMARY"):  # fmt: skip
         assert needed in commands, needed
-    cluster = yaml.safe_load((REPO / "k8s" / "overlays" / "kind" / "cluster.yaml").read_text())
+    cluster = yaml.safe_load((REPO / "infra" / "kind" / "cluster.yaml").read_text())
     assert "v0.33.0" in flow["env"]["KIND_VERSION"], "the kind release cluster.yaml's node image is pinned for"
     assert cluster["nodes"][0]["image"].startswith(f"kindest/node:{flow['env']['KUBECTL_VERSION']}@sha256:")
     uploads = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")]

@@ -205,7 +205,7 @@ DIGESTS = {
     "mlops-jobs": "sha256:" + "2" * 64,
     "mlops-mlflow": "sha256:" + "3" * 64,
 }
-CLUSTER_CONFIG = K8S / "overlays" / "kind" / "cluster.yaml"
+CLUSTER_CONFIG = K8S.parent / "infra" / "kind" / "cluster.yaml"
 FILES_SOURCE = f"source:\n  kind: files\n  url: s3://mlops/drop/{SECOND_PROJECT}/\n"
 
 
