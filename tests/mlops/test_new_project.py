@@ -155,31 +155,8 @@ def story(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200, check=False)
 
 
-@pytest.mark.e2e
-@pytest.mark.slow
-def test_make_new_project_from_batches_then_make_run_closes_its_loop(fresh_name: str, tmp_path: Path) -> None:
-    """The README's path, as a user follows it: make new-project NAME=... DATA=... TARGET=..., make run PROJECT=...:
-    a binary project with its own id, timestamp, codes and free text; the newest batches drift."""
-    batches = write_batches("fraud", tmp_path / "my-batches")
-    made = story(["make", "new-project", f"NAME={fresh_name}", f"DATA={batches}", "TARGET=is_fraud"], tmp_path)
-    assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
-    assert "every sample batch passes the data gate under this draft" in made.stdout
-    own = run_own_tests(PROJECTS / fresh_name)
-    assert own.returncode == 0, own.stdout[-3000:]
-    assert "3 passed" in own.stdout, "with samples, the project's own data-gate test runs"
-
-    home = tmp_path / ".mlops"
-    result = story(["make", "run", f"PROJECT={fresh_name}"], home)
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    summary = json.loads((home / "data" / fresh_name / "reports" / "run-summary.json").read_text())
-    assert summary["champion_after"] is not None, "a served model"
-    assert summary["served_version"] == summary["champion_after"]
-    assert len(summary["validated_batches"]) == 7, "every batch of the user's own arrived, in its chapter"
-    assert summary["drift_detected"] is True, "the newest batches drifted: the monitor saw it"
-    assert summary["retrain_triggered"] is True
-    assert set(summary["chapters"]) >= {"monitor normal traffic", "monitor after the later batches"}
-    assert summary["reports"]["drift"], "a drift report"
-    assert Path(summary["reports"]["drift"][-1].removeprefix("file://")).is_file()
+# The binary path a user follows (make new-project NAME=... DATA=... TARGET=..., then make run PROJECT=...) is
+# run from the README's own block: tests/mlops/test_readme_new_project.py.
 
 
 @pytest.mark.e2e
