@@ -18,6 +18,10 @@ from tests.helpers.system import free_port
 
 for _name, _value in TELEMETRY_OFF.items():
     os.environ.setdefault(_name, _value)
+# Under `make test`, make's own variables would turn every `make ...` a test runs into a sub-make (MAKELEVEL > 0
+# prints "make[1]: Entering directory" and inherits the outer flags): the tests run make as a user does.
+for _name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"):
+    os.environ.pop(_name, None)
 
 
 # A repository started from this one may drop the worked examples (README); a test that fails only because the
