@@ -144,7 +144,8 @@ def server_ws(
     request: pytest.FixtureRequest,
 ) -> Workspace:
     """A churn copy under its own name, registry on the server, data root on S3, 8 validated batches."""
-    name = "churn-" + request.node.name.removeprefix("test_")[:20].replace("_", "-").rstrip("-")
+    # a project name is [a-z][a-z0-9]* (a package and a Kubernetes name): the test's name, letters and digits only
+    name = "churn" + "".join(c for c in request.node.name.removeprefix("test_")[:20] if c.isalnum())
     contract = yaml.safe_load((REPO_ROOT / "projects" / "churn" / "project.yaml").read_text())
     (tmp_path / "projects" / name).mkdir(parents=True)
     (tmp_path / "projects" / name / "project.yaml").write_text(yaml.safe_dump(contract | {"name": name}))
