@@ -34,6 +34,7 @@ from projects.errors import PlatformError
 from projects.registry import champion_version
 from projects.sources import (
     generator_scenarios,
+    held_back,
     ingest_files,
     land_next,
     pending_files,
@@ -308,7 +309,7 @@ def hold_back(state: LoopState) -> HeldBack:
     """Up to three of the newest files held back, never so many that the first champion has no training batch."""
     ws = state.ws
     pending = len(pending_files(ws.project, ws.store, ws.settings.storage_options()))
-    held = min(3, max(0, pending - (ws.project.training.holdout_batches + 1)))
+    held = held_back(pending, ws.project.training.holdout_batches)
     normal = 1 if held else 0
     return HeldBack(first=pending - held, normal=normal, later=held - normal)
 

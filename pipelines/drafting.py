@@ -35,13 +35,15 @@ from fsspec.core import url_to_fs
 
 from pipelines.datasets import FALSE_WORDS, TRUE_WORDS
 from pipelines.expectations import derive_specs
-from pipelines.validate import UnreadableBatchError, check_batch, read_batch
+from pipelines.validate import BatchContext, UnreadableBatchError, check_batch, read_batch
 from projects.contract import Project, parse_project
 from projects.errors import PlatformError
+from projects.sources import held_back, natural_key
 
 if TYPE_CHECKING:
     import pandas as pd
 
+MIN_SAMPLES = 2  # one batch to train on, one for the gate's holdout
 MARGIN = 0.1  # ranges are widened by 10 % of the observed span on each side
 MAX_CATEGORIES = 30  # a text column with at most this many distinct values is a category
 MAX_CLASSES = 20  # a text target with 3 to this many values is a multiclass target
@@ -90,11 +92,15 @@ class Draft:
 
 # --------------------------------------------------------------------------------------------- reading
 def read_samples(url: str, storage_options: dict[str, Any] | None = None) -> list[Sample]:
-    """Every CSV/Parquet file directly under ``url``, in name order, read as the data gate reads a batch."""
-    fs, base = url_to_fs(url, **(storage_options or {}))
+    """Every CSV/Parquet file directly under ``url``, in natural name order (batch_2 before batch_10, as
+    `make run` lands them), read as the data gate reads a batch."""
+    try:
+        fs, base = url_to_fs(url, **(storage_options or {}))
+    except (ImportError, ValueError) as exc:  # an unknown protocol, or its filesystem library missing
+        raise DraftError(f"{url}: {exc}", where=url) from None
     if not fs.exists(base):
         raise DraftError(f"{url}: no such folder", where=url)
-    paths = sorted(p for p in fs.ls(base, detail=False) if str(p).endswith(SUFFIXES))
+    paths = sorted((p for p in fs.ls(base, detail=False) if str(p).endswith(SUFFIXES)), key=natural_key)
     if not paths:
         raise DraftError(f"{url}: no .csv or .parquet sample batch in it", where=url)
     samples = []
@@ -189,15 +195,34 @@ def _pick_target(columns: list[Column], target: str | None) -> Column:
     )
 
 
-def _target(column: Column) -> tuple[str, dict[str, Any], str]:
-    """(task, the target's contract line, the comment saying why)."""
+def _target(column: Column, task: str | None = None) -> tuple[str, dict[str, Any], str]:
+    """(task, the target's contract line, the comment saying why). ``task`` (TASK=, --task) decides when given;
+    otherwise numbers are a regression, except integers with at most ``CODED_MAX`` values (coded classes)."""
     values = column.values or []
+    numeric = column.kind in {"integer", "numeric"}
+    if task == "regression":
+        if not numeric:
+            raise DraftError(
+                f"column {column.name!r}: task regression needs a numeric target; its values are {column.kind} "
+                f"({values[:5]}...)",
+                column=column.name,
+            )
+        return "regression", {"name": column.name, "type": "numeric"}, "numbers, and TASK=regression"
     if column.kind == "boolean":
         positive = next((v for v in values if v.lower() in TRUE_WORDS), "true")
         line = {"name": column.name, "type": "boolean", "positive": True}
         return "classification", line, f"values {values}: a binary target, {positive!r} is the positive class"
-    if column.kind in {"integer", "numeric"} and (column.values is None or len(values) > MAX_CLASSES):
+    coded = column.kind == "integer" and column.values is not None and len(values) <= CODED_MAX
+    if numeric and task is None and not coded:
         return "regression", {"name": column.name, "type": "numeric"}, "numbers: a regression target"
+    if numeric and column.values is None:
+        raise DraftError(
+            f"column {column.name!r}: more than {MAX_CATEGORIES} distinct numbers cannot be classification "
+            "classes (TASK=regression?)",
+            column=column.name,
+        )
+    if numeric:
+        values = sorted(values, key=float)  # 2 before 10
     if len(values) == 2:
         line = {"name": column.name, "type": "categorical", "classes": values, "positive": values[-1]}
         return "classification", line, f"two values: binary; check that {values[-1]!r} is the positive class"
@@ -211,7 +236,12 @@ def _target(column: Column) -> tuple[str, dict[str, Any], str]:
     )
 
 
-def guess_roles(columns: list[Column], target: str | None, samples: int) -> Roles:
+def _id_like(name: str) -> bool:
+    """Named like an id: ``id``, ``*_id``, ``id_*``, ``*Id``, ``uuid``, ``key``; not ``paid`` or ``width``."""
+    return bool(re.search(r"(^|_)(id|uuid|guid|key)($|_)", name.lower()) or re.search(r"[a-z]Id$", name))
+
+
+def guess_roles(columns: list[Column], target: str | None, samples: int, task: str | None = None) -> Roles:
     chosen = _pick_target(columns, target)
     if chosen.null_batches:
         raise DraftError(
@@ -219,14 +249,14 @@ def guess_roles(columns: list[Column], target: str | None, samples: int) -> Role
             "needs its target (fix those files or leave them out of the samples)",
             column=chosen.name,
         )
-    task, line, note = _target(chosen)
+    task, line, note = _target(chosen, task)
     roles = Roles(target=chosen, task=task, target_line=line, target_note=note)
     others = [c for c in columns if c is not chosen]
     ids = [c for c in others if c.unique and c.kind in {"text", "integer"}]
-    ids.sort(key=lambda c: ("id" not in c.name.lower(), c.kind != "text"))
+    ids.sort(key=lambda c: (not _id_like(c.name), c.kind != "text"))
     times = [c for c in others if c.kind == "time" and c.null_share == 0]
     times.sort(key=lambda c: not re.search(r"time|date|_at$|^ts$", c.name.lower()))
-    roles.id = ids[0] if ids and (ids[0].kind == "text" or "id" in ids[0].name.lower()) else None
+    roles.id = ids[0] if ids and (ids[0].kind == "text" or _id_like(ids[0].name)) else None
     roles.timestamp = times[0] if times else None
     taken = {c.name for c in (roles.id, roles.timestamp) if c is not None}
     for column in others:
@@ -319,7 +349,16 @@ def _model(name: str, task: str, classes: int) -> list[str]:
     ]
 
 
-def render(name: str, url: str, samples: list[Sample], columns: list[Column], roles: Roles) -> str:
+def render(
+    name: str,
+    url: str,
+    samples: list[Sample],
+    columns: list[Column],
+    roles: Roles,
+    *,
+    description: str = "",
+    redelivered_drop: bool = False,
+) -> str:
     """The draft as project.yaml text, a comment on every guessed line."""
     taken = {c.name for c in (roles.target, roles.id, roles.timestamp) if c is not None}
     features = [c for c in columns if c.name not in taken and c.name not in roles.left_out]
@@ -328,9 +367,12 @@ def render(name: str, url: str, samples: list[Sample], columns: list[Column], ro
     rows = [len(s.frame) for s in samples]
     holdout = 1 if len(samples) < 4 else 2
     window = max(len(samples), holdout + 1)
+    # `make run` trains the first champion on the oldest batches, the newest held back (projects.sources.held_back):
+    # min_rows must let that first model train
+    first_training = rows[: len(samples) - held_back(len(samples), holdout) - holdout]
     lines = [
         f"name: {name}",
-        'description: ""   # say what this project predicts',
+        f"description: {_flow(description)}" if description else 'description: ""   # say what this project predicts',
         _line("task", roles.task, roles.target_note),
         "",
         "source:",
@@ -358,7 +400,13 @@ def render(name: str, url: str, samples: list[Sample], columns: list[Column], ro
     lines += ["", "cleaning:", "  strip_whitespace: true"]
     if lowercase:
         lines.append(_line("lowercase", lowercase, "every value is lower case in the samples", 2))
-    lines += ["  drop_exact_duplicates: true", ""]
+    lines.append("  drop_exact_duplicates: true")
+    if redelivered_drop:
+        lines.append(
+            "  redelivered: drop   # guessed: with no id, identical rows recur across the samples; drop them, not "
+            "the batch"
+        )
+    lines.append("")
     classes = len(roles.target_line.get("classes", [])) or 2
     model = _model(name, roles.task, classes)
     if roles.task == "regression":
@@ -371,7 +419,7 @@ def render(name: str, url: str, samples: list[Sample], columns: list[Column], ro
         "training:",
         _line("window_batches", window, f"{len(samples)} sample batches", 2),
         _line("holdout_batches", holdout, "the newest, scored by the gate, never trained on", 2),
-        _line("min_rows", max(10, min(200, sum(rows[: window - holdout]) // 2)), "half the training rows", 2),
+        _line("min_rows", max(10, min(200, sum(first_training) // 2)), "half the first model's training rows", 2),
         _line("reference_rows", max(10, min(5000, sum(rows) // 2)), "drift reference sample", 2),
         "",
         "drift:",
@@ -399,6 +447,14 @@ def with_header(body: str, url: str, samples: int) -> str:
     )
 
 
+def stamp_placeholder(text: str) -> str:
+    """The template's placeholder with its hash in place of the bare mark: once edited, it is the user's."""
+    first, _, body = text.partition("\n")
+    if first.strip() != PLACEHOLDER_MARK:
+        return text
+    return f"{DRAFT_MARK}{hashlib.sha256(body.encode()).hexdigest()[:16]}\n{body}"
+
+
 def unreviewed(text: str) -> bool:
     """True for the template's placeholder and for a draft nobody has edited since (its hash still matches)."""
     if PLACEHOLDER_MARK in text:
@@ -415,24 +471,54 @@ def check_draft(project: Project, samples: list[Sample]) -> dict[str, list[str]]
     """Run the data gate the draft implies on every sample; batch -> reasons, for those it would quarantine."""
     specs = derive_specs(project, dt.datetime.now(dt.UTC))
     problems = {}
+    known: dict[str, str] = {}  # id (or row key) -> batch: re-deliveries are checked as the gate would see them
     for sample in samples:
-        verdict = check_batch(project, specs, sample.data, sample.name)
+        verdict = check_batch(project, specs, sample.data, sample.name, BatchContext(known_keys=dict(known)))
         if verdict.status != "validated":
             problems[sample.name] = list(verdict.reasons)
+        elif verdict.frame is not None:
+            known.update(dict.fromkeys(verdict.frame[project.schema.key_column].astype(str), sample.name))
     return problems
 
 
-def draft_contract(name: str, url: str, target: str | None = None, samples: list[Sample] | None = None) -> Draft:
+def draft_contract(
+    name: str,
+    url: str,
+    target: str | None = None,
+    samples: list[Sample] | None = None,
+    *,
+    task: str | None = None,
+    description: str = "",
+) -> Draft:
     """Profile, guess, render, parse, and check the draft against every sample; DraftError if it is not usable."""
     samples = samples if samples is not None else read_samples(url)
+    if len(samples) < MIN_SAMPLES:
+        raise DraftError(
+            f"{url}: {len(samples)} sample batch; at least {MIN_SAMPLES} are needed (one to train on, one for the "
+            "gate's out-of-time holdout), and 5 or more for `make run` to show drift and a retrain",
+            where=url,
+        )
     columns = profile(samples)
-    roles = guess_roles(columns, target, len(samples))
-    body = render(name, url, samples, columns, roles)
-    text = with_header(body, url, len(samples))
-    project = parse_project(yaml.safe_load(text), f"draft of projects/{name}/project.yaml")
-    problems = check_draft(project, samples)
+    roles = guess_roles(columns, target, len(samples), task)
+
+    def drafted(redelivered_drop: bool) -> tuple[str, Project, dict[str, list[str]]]:
+        body = render(name, url, samples, columns, roles, description=description, redelivered_drop=redelivered_drop)
+        text = with_header(body, url, len(samples))
+        project = parse_project(yaml.safe_load(text), f"draft of projects/{name}/project.yaml")
+        return text, project, check_draft(project, samples)
+
+    text, project, problems = drafted(redelivered_drop=False)
+    redelivered = all(r.startswith("re-delivered") for reasons in problems.values() for r in reasons)
+    if problems and redelivered and roles.id is None:  # rows that recur without an id are data, not re-deliveries
+        text, project, problems = drafted(redelivered_drop=True)
     if problems:
         listed = "; ".join(f"{batch}: {' | '.join(reasons)[:300]}" for batch, reasons in problems.items())
-        raise DraftError(f"the draft would quarantine sample batch(es) of your own: {listed}", where=url)
+        hint = (
+            "; rows without an id are keyed by their values, so a batch made of rows seen before is a re-delivery: "
+            "declare an id column (or add one to the data)"
+            if redelivered and roles.id is None
+            else ""
+        )
+        raise DraftError(f"the draft would quarantine sample batch(es) of your own: {listed}{hint}", where=url)
     notes = [f"{col}: left out ({why})" for col, why in roles.left_out.items()]
     return Draft(text=text, project=project, notes=notes)

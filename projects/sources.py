@@ -167,19 +167,34 @@ def generate_batches(
     return landed
 
 
+def natural_key(name: str) -> list[Any]:
+    """Sort key for batch file names: numbers by value, so batch_2.csv comes before batch_10.csv."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", posixpath.basename(name))]
+
+
+def held_back(pending: int, holdout_batches: int) -> int:
+    """How many of the newest of ``pending`` files `make run` holds back as what arrives later: up to three, never
+    so many that the first champion has no batch to train on besides its holdout."""
+    return min(3, max(0, pending - (holdout_batches + 1)))
+
+
 def pending_files(
     project: Project, store: ProjectStore, storage_options: dict[str, Any] | None = None
 ) -> list[tuple[str, str]]:
-    """(name, path) of the source's CSV/Parquet files not landed yet, in name order (how ingest lands them)."""
+    """(name, path) of the source's CSV/Parquet files not landed yet, in natural name order (how ingest lands
+    them: a batch's name should carry its date or sequence number)."""
     source = project.source
     if not isinstance(source, FilesSource):
         raise ContractError(f"project {project.name!r}: source.kind is {source.kind!r}, not 'files'")
-    fs, base = url_to_fs(source.url, **(storage_options or {}))
+    try:
+        fs, base = url_to_fs(source.url, **(storage_options or {}))
+    except (ImportError, ValueError) as exc:  # an unknown protocol, or its filesystem library missing
+        raise ContractError(f"project {project.name!r}: source.url {source.url!r}: {exc}") from None
     if not fs.exists(base):
         raise ContractError(f"project {project.name!r}: source.url {source.url!r} does not exist")
     known = set(store.list("landing"))
     found = []
-    for path in sorted(fs.glob(posixpath.join(base, source.pattern))):
+    for path in sorted(fs.glob(posixpath.join(base, source.pattern)), key=natural_key):
         name = posixpath.basename(path)
         if name not in known and name.endswith(BATCH_SUFFIXES) and not fs.isdir(path):
             found.append((name, path))
