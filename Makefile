@@ -82,9 +82,9 @@ cluster-down: $(STAMP) ## Delete the kind cluster (images stay on the host)
 drift-demo: $(STAMP) ## In the cluster: drifted data and traffic -> monitor -> retrain Job -> new version served
 	$(DEPLOY) drift-demo --project $(PROJECT)
 
-new-project: $(STAMP) ## A new project from the template: NAME=fraud [TASK=classification|regression] [DATA=./batches] [TARGET=col]
+new-project: $(STAMP) ## A new project from the template: NAME=fraud [DATA=./batches] [TARGET=col] [TASK=classification|regression]
 	$(if $(NAME),,$(error NAME is required: make new-project NAME=fraud [DATA=./my-batches] [TARGET=is_fraud]))
-	$(BIN)/mlops project new $(NAME) --task $(or $(TASK),classification) $(if $(DATA),--data $(DATA)) \
+	$(BIN)/mlops project new $(NAME) $(if $(TASK),--task $(TASK)) $(if $(DATA),--data $(DATA)) \
 		$(if $(TARGET),--target $(TARGET))
 
 screenshots: $(STAMP) ## Screenshots of the overview, a model card and the drift page from a real run (docs/images)

@@ -133,6 +133,7 @@ def project_init_from_data(
     project: Annotated[str, typer.Option("--project", "-p", help="Name of the project (new or a placeholder).")],
     path: Annotated[str, typer.Option("--path", help="Folder or fsspec URL of sample CSV/Parquet batches.")],
     target: Annotated[str | None, typer.Option(help="The column to predict (default: target, label, y, ...).")] = None,
+    task: Annotated[str | None, typer.Option(help="classification or regression (default: from the target).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite a project.yaml edited since it was drafted.")] = False,
 ) -> None:
     """Draft projects/<name>/project.yaml from sample batches: roles, types, ranges, sets, missing values.
@@ -140,21 +141,25 @@ def project_init_from_data(
     Every guessed line says what it was guessed from; the draft is run through the data gate against every sample
     before it is written (a draft that would quarantine one of your own batches is refused, naming it).
     """
-    contract, draft = jobs.init_from_data(project, path, target=target, force=force)
+    if task is not None and task not in {"classification", "regression"}:
+        raise typer.BadParameter(f"{task!r}: expected classification or regression", param_hint="--task")
+    contract, draft = jobs.init_from_data(project, path, target=target, task=task, force=force)
     render.print_draft(contract, draft, console)
 
 
 @project_app.command("new", short_help="A new project from the template (make new-project).")
 def project_new(
     name: Annotated[str, typer.Argument(help="Project name: lowercase letters and digits, e.g. fraud.")],
-    task: Annotated[str, typer.Option(help="classification or regression.")] = "classification",
+    task: Annotated[
+        str | None, typer.Option(help="classification or regression (with --data: guessed from the target if unset).")
+    ] = None,
     data: Annotated[str | None, typer.Option(help="Sample batches to draft the contract from.")] = None,
     target: Annotated[str | None, typer.Option(help="The column to predict.")] = None,
     description: Annotated[str, typer.Option(help="One line: what the project predicts.")] = "",
 ) -> None:
     """Render projects/<name>/ from infra/project-template (contract, source, feature code, its own tests,
     deploy.yaml) and, with --data, draft its contract from those batches."""
-    if task not in {"classification", "regression"}:
+    if task is not None and task not in {"classification", "regression"}:
         raise typer.BadParameter(f"{task!r}: expected classification or regression", param_hint="--task")
     folder, draft = jobs.new_project(name, task=task, data=data, target=target, description=description)
     console.print(f"created {folder}", highlight=False)

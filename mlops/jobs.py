@@ -15,6 +15,7 @@ these functions, so a retraining is the same code on a laptop and in a cluster.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 from monitoring.monitor import MonitorResult, WindowSpec, monitor
 from monitoring.trigger import TriggerDecision, act_on_drift, record_in_summary
 from pipelines.datasets import batch_records
-from pipelines.drafting import Draft, DraftError, draft_contract, read_samples, unreviewed
+from pipelines.drafting import Draft, DraftError, draft_contract, read_samples, stamp_placeholder, unreviewed
 from pipelines.model_card import mark_all, publish_model_card
 from pipelines.promotion import GateDecision, RollbackResult, promote_if_better, rollback
 from pipelines.quarantine import list_quarantine
@@ -132,7 +133,14 @@ TEMPLATE = REPO_ROOT / "infra" / "project-template"  # cookiecutter: rendered by
 
 
 def init_from_data(
-    name: str, path: str, *, target: str | None = None, force: bool = False, settings: Settings | None = None
+    name: str,
+    path: str,
+    *,
+    target: str | None = None,
+    task: str | None = None,
+    description: str = "",
+    force: bool = False,
+    settings: Settings | None = None,
 ) -> tuple[Path, Draft]:
     """Draft projects/<name>/project.yaml from the sample batches under ``path`` (checked against every one of
     them first) and write it, unless a reviewed file is there (``force`` overwrites)."""
@@ -145,40 +153,67 @@ def init_from_data(
         raise DraftError(
             f"{contract}: edited since it was drafted (it is yours now); --force overwrites it", where=str(contract)
         )
-    url = path if "://" in path else str(Path(path).resolve())
-    draft = draft_contract(name, url, target=target, samples=read_samples(url, settings.storage_options()))
+    url = _data_url(path)
+    samples = read_samples(url, settings.storage_options())
+    draft = draft_contract(name, url, target=target, samples=samples, task=task, description=description)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "__init__.py").touch()
     contract.write_text(draft.text, encoding="utf-8")
     return contract, draft
 
 
+def _data_url(path: str) -> str:
+    """A sample folder as the contract records it: an fsspec URL as given, a local path made absolute."""
+    return path if "://" in path else str(Path(path).resolve())
+
+
 def new_project(
     name: str,
     *,
-    task: str = "classification",
+    task: str | None = None,
     data: str | None = None,
     target: str | None = None,
     description: str = "",
     settings: Settings | None = None,
 ) -> tuple[Path, Draft | None]:
-    """Render the project template into projects/<name>/ (and draft its contract from ``data`` if given)."""
+    """Render the project template into projects/<name>/ and, given ``data``, its contract drafted from those
+    batches (``task`` then decides only when given). The draft is made first: when it is refused, nothing is
+    written; when rendering fails, the folder it began is removed (it did not exist: check_new_name)."""
     settings = settings or load_settings()
-    check_new_name(name, settings.projects_dir)
+    folder = check_new_name(name, settings.projects_dir)
     try:
-        from cookiecutter.main import cookiecutter  # noqa: PLC0415 - a dev tool, only this command needs it
+        from cookiecutter.exceptions import CookiecutterException  # noqa: PLC0415 - a dev tool, only this command
+        from cookiecutter.main import cookiecutter  # noqa: PLC0415
     except ImportError:
         raise PlatformError("cookiecutter is not installed: run `make setup` (it is in the dev dependencies)") from None
-    answers = {"name": name, "task": task, "target": target or "target", "description": description, "data": ""}
+    draft = None
     if data:
-        answers["data"] = data if "://" in data else str(Path(data).resolve())
+        url = _data_url(data)
+        samples = read_samples(url, settings.storage_options())
+        draft = draft_contract(name, url, target=target, samples=samples, task=task, description=description)
+    answers = {
+        "name": name,
+        "task": draft.project.task.value if draft else task or "classification",
+        # the template's own placeholder line; a drafted contract replaces it, whatever the column is called
+        "target": (draft.project.schema.target.name if draft else target or "target")
+        if draft is None or draft.project.schema.target.name.isidentifier()
+        else "target",
+        "description": description,
+        "data": _data_url(data) if data else "",
+    }
     settings.projects_dir.mkdir(parents=True, exist_ok=True)
-    rendered = Path(
-        cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(settings.projects_dir))
-    )
-    if not data:
-        return rendered, None
-    _, draft = init_from_data(name, data, target=target, settings=settings)
+    try:
+        rendered = Path(
+            cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(settings.projects_dir))
+        )
+    except CookiecutterException as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise PlatformError(f"infra/project-template: {exc}", where=str(TEMPLATE)) from None
+    contract = rendered / "project.yaml"
+    if draft is not None:
+        contract.write_text(draft.text, encoding="utf-8")
+    else:  # a placeholder nobody edited may be replaced by a draft; an edited one is the user's
+        contract.write_text(stamp_placeholder(contract.read_text(encoding="utf-8")), encoding="utf-8")
     return rendered, draft
 
 

@@ -150,8 +150,8 @@ def print_draft(contract: Path, draft: Draft, console: Console) -> None:
     console.print("every sample batch passes the data gate under this draft", highlight=False)
     name = draft.project.name
     console.print(
-        f"next: review each line marked 'guessed', then `mlops data ingest --project {name}`, "
-        f"`make run PROJECT={name}`",
+        f"next: review each line marked 'guessed', then `make run PROJECT={name}` (it lands the batches itself, "
+        "holding the newest back as what arrives later)",
         highlight=False,
     )
 

@@ -804,7 +804,12 @@ def check_new_name(name: str, projects_dir: Path) -> Path:
         )
     folder = project_dir(projects_dir, name)
     if folder.exists():
-        raise ContractError(f"{folder}: project {name!r} exists already", where=str(folder), value=name)
+        raise ContractError(
+            f"{folder}: project {name!r} exists already (redraft its contract with `mlops project init-from-data "
+            f"--project {name} --path <batches>`, or pick another name)",
+            where=str(folder),
+            value=name,
+        )
     return folder
 
 

@@ -42,11 +42,32 @@ def test_every_sample_batch_passes_the_data_gate() -> None:
         assert verdict.status == "validated", f"{path}: {verdict.reasons}"
 
 
-def test_feature_code_is_pure() -> None:
+def contract_rows(rows: int = 3) -> pd.DataFrame:
+    """A few rows of the model's inputs, made from the contract: numbers across their range, each category."""
+    project = load_project(NAME, HERE.parent)
+    columns: dict[str, list[object]] = {}
+    for feature in project.schema.features:
+        if feature.values:
+            columns[feature.name] = [feature.values[i % len(feature.values)] for i in range(rows)]
+        elif feature.type.value == "boolean":
+            columns[feature.name] = [i % 2 == 0 for i in range(rows)]
+        else:
+            low = feature.min if feature.min is not None else 0.0
+            high = feature.max if feature.max is not None else low + 1.0
+            columns[feature.name] = [low + (high - low) * i / max(rows - 1, 1) for i in range(rows)]
+    sensitive = project.schema.sensitive
+    if sensitive is not None and sensitive.model_input:
+        columns[sensitive.name] = [sensitive.values[i % len(sensitive.values)] for i in range(rows)]
+    return pd.DataFrame(columns)[project.schema.model_inputs]
+
+
+def test_feature_code_is_pure_and_adds_what_the_contract_declares() -> None:
     from projects.{{ cookiecutter.name }}.features import add_features
 
-    frame = pd.DataFrame({"a": [1.0, 2.0]})
+    frame = contract_rows()
     before = frame.copy()
     out = add_features(frame)
     pd.testing.assert_frame_equal(frame, before)  # the input is not changed
-    assert out.index.equals(frame.index)
+    assert out.index.equals(frame.index), "every row, in the same order"
+    derived = load_project(NAME, HERE.parent).model.derived
+    assert set(derived) <= set(out.columns), f"model.derived names columns add_features does not add: {derived}"
