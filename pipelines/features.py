@@ -183,8 +183,8 @@ def load_feature_code(project: Project) -> Callable[[pd.DataFrame], pd.DataFrame
     module_name, _, attr = path.rpartition(".")
     try:
         function: Callable[[pd.DataFrame], pd.DataFrame] = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ContractError(f"model.feature_code: {path!r} cannot be imported: {exc}") from None
+    except Exception as exc:  # the project's own module: any error in it is named
+        raise ContractError(f"model.feature_code: {path!r} cannot be imported: {type(exc).__name__}: {exc}") from None
     if not callable(function):
         raise ContractError(f"model.feature_code: {path!r} is not a function")
     return function
@@ -196,8 +196,10 @@ def apply_feature_code(
     """The model's first step when the project has feature code: the inputs plus the derived columns it declares.
 
     The function gets a copy (a pure function cannot harm the caller's frame, an impure one cannot either); what
-    it returns must be a DataFrame with the same rows and every column of ``model.derived``, else the error names
-    the function and the column.
+    it returns must be a DataFrame with the same rows in the same order (its index unchanged: predictions are
+    matched to records by position), the inputs kept, and every column of ``model.derived``; else the error
+    names the function and what is wrong. Errors are ValueError/TypeError, not the platform's: this function is
+    pickled with the model and runs where the platform may not be importable.
     """
     import pandas as pd
 
@@ -206,6 +208,11 @@ def apply_feature_code(
         raise TypeError(f"model.feature_code {name}: returned {type(out).__name__}, expected a pandas DataFrame")
     if len(out) != len(frame):
         raise ValueError(f"model.feature_code {name}: returned {len(out)} row(s) for {len(frame)}; keep every row")
+    if not out.index.equals(frame.index):
+        raise ValueError(f"model.feature_code {name}: changed the rows' index or order; keep both as given")
+    dropped = [c for c in frame.columns if c not in out.columns]
+    if dropped:
+        raise ValueError(f"model.feature_code {name}: dropped input column(s) {dropped}; add columns, keep these")
     missing = [c for c in derived if c not in out.columns]
     if missing:
         raise ValueError(f"model.feature_code {name}: did not add the derived column(s) {missing} (model.derived)")

@@ -158,11 +158,16 @@ def fit(project: Project, window: Window) -> FitResult:
     inputs = project.schema.model_inputs
     target = project.schema.target.name
     started = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)
-        model.fit(window.train[inputs], encode_target(project, window.train[target]))
-    fit_seconds = time.perf_counter() - started
-    scores = project_scores(project, model, window.holdout[inputs])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            model.fit(window.train[inputs], encode_target(project, window.train[target]))
+        fit_seconds = time.perf_counter() - started
+        scores = project_scores(project, model, window.holdout[inputs])
+    except (ValueError, TypeError) as exc:
+        if str(exc).startswith("model.feature_code"):  # the project's feature code, named: not a platform bug
+            raise TrainingError(f"projects/{project.name}/project.yaml: {exc}", key="model.feature_code") from None
+        raise
     metrics = all_metrics(project.task, encode_target(project, window.holdout[target]), scores)
     return FitResult(model=model, fit_seconds=fit_seconds, holdout_metrics=metrics)
 
@@ -286,8 +291,11 @@ def pickled_by_value(project: Project) -> Iterator[None]:
     has ``model.feature_code``, that function's module, so a champion keeps the feature code it was trained with
     and loads where neither this repository nor the project is importable."""
     modules = [pipelines.features]
-    if project.model.feature_code is not None:
-        modules.append(sys.modules[project.model.feature_code.rpartition(".")[0]])  # imported by build_pipeline
+    code = project.model.feature_code
+    if code is not None:  # imported by build_pipeline; a project's whole package, so its helpers travel too
+        package = f"projects.{project.name}"
+        own = code.startswith(f"{package}.") and package in sys.modules
+        modules.append(sys.modules[package] if own else sys.modules[code.rpartition(".")[0]])
     for module in modules:
         cloudpickle.register_pickle_by_value(module)
     try:

@@ -42,6 +42,14 @@ def drops_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.head(1).copy()
 
 
+def reorders_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values("tenure_months").assign(charge_per_month=1.0)
+
+
+def drops_an_input(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=["region"]).assign(charge_per_month=1.0)
+
+
 DERIVED = {"charge_per_month": "numeric", "heavy_user": "boolean", "tenure_band": "categorical"}
 
 
@@ -91,6 +99,19 @@ def test_a_function_that_forgets_a_declared_column_is_named(churn_project, churn
 def test_a_function_that_drops_rows_is_refused(churn_project, churn_data):
     project = with_feature_code(churn_project, "drops_rows", derived={})
     with pytest.raises(ValueError, match=r"drops_rows: returned 1 row\(s\) for \d+; keep every row"):
+        fit(project, churn_data[0])
+
+
+@pytest.mark.parametrize(
+    ("function", "why"),
+    [
+        ("reorders_rows", r"reorders_rows: changed the rows' index or order"),
+        ("drops_an_input", r"drops_an_input: dropped input column\(s\) \['region'\]"),
+    ],
+)
+def test_feature_code_that_would_mismatch_predictions_and_records_is_refused(churn_project, churn_data, function, why):
+    project = with_feature_code(churn_project, function, derived={"charge_per_month": "numeric"})
+    with pytest.raises(ValueError, match=why):
         fit(project, churn_data[0])
 
 
