@@ -607,7 +607,9 @@ class Cluster:
         now = time.monotonic()
         apps = [r for r in pod.running.values() if not r.plan.init]  # init containers ran to completion already
         for running in apps:
-            alive, code = states.get(running.cid, (False, -1))
+            if running.cid not in states:  # started after this round's look was taken: judged at the next one
+                continue
+            alive, code = states[running.cid]
             if not alive:
                 self.crashed(pod, running, code, now)
                 continue
